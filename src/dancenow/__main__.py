@@ -1,0 +1,5 @@
+import sys
+
+from dancenow.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""Evaluation: keypoint accuracy, image metrics and the paper's protocol."""

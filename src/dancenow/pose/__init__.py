@@ -1,0 +1,1 @@
+"""Pose stage: detection backends, keypoint layout, clean-up, pose files and rendering."""

@@ -1,0 +1,100 @@
+"""The pose file (``.npz``): keypoints of one video in the ``openpose137`` layout.
+
+Fields: ``keypoints`` float32 ``(T, 137, 3)`` in original-frame pixels, ``fps`` (float),
+``width``/``height`` (ints), ``layout`` = ``"openpose137"``, ``detector`` (str),
+``version`` (int), and ``times`` (float64 ``(T,)`` seconds, the frames' timestamps).
+Loading never unpickles.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from dancenow.errors import InputError
+from dancenow.pose.layout import LAYOUT, NUM_KEYPOINTS
+from dancenow.utils.atomic import atomic_path
+
+VERSION = 1
+
+
+@dataclass
+class PoseSequence:
+    """Keypoints of one video plus the facts needed to interpret them."""
+
+    keypoints: np.ndarray  # (T, 137, 3) float32, x/y in pixels of the original frame
+    fps: float  # frames per second (average for variable-frame-rate video)
+    width: int  # original frame width (after rotation metadata is applied)
+    height: int  # original frame height
+    detector: str = "unknown"  # which backend produced the keypoints
+    times: np.ndarray | None = field(default=None)  # (T,) seconds; None -> index / fps
+
+    def __post_init__(self):
+        self.keypoints = np.asarray(self.keypoints, np.float32)
+        if self.keypoints.ndim != 3 or self.keypoints.shape[1:] != (NUM_KEYPOINTS, 3):
+            raise ValueError(f"keypoints must be (T, {NUM_KEYPOINTS}, 3), got {self.keypoints.shape}")
+        if self.times is None:
+            self.times = np.arange(len(self.keypoints), dtype=np.float64) / max(self.fps, 1e-9)
+        self.times = np.asarray(self.times, np.float64)
+        if self.times.shape != (len(self.keypoints),):
+            raise ValueError(f"times must be ({len(self.keypoints)},), got {self.times.shape}")
+
+    def __len__(self) -> int:
+        return len(self.keypoints)
+
+    def detected(self, part: slice = slice(0, 25), min_points: int = 1) -> np.ndarray:
+        """(T,) bool: frames where at least ``min_points`` keypoints of ``part`` are present."""
+        return (self.keypoints[:, part, 2] > 0).sum(axis=1) >= min_points
+
+
+def save_poses(path: str | Path, poses: PoseSequence) -> None:
+    """Write ``poses`` to ``path`` atomically."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez_compressed(
+                f,
+                keypoints=poses.keypoints.astype(np.float32),
+                times=poses.times.astype(np.float64),
+                fps=np.float64(poses.fps),
+                width=np.int64(poses.width),
+                height=np.int64(poses.height),
+                layout=np.str_(LAYOUT),
+                detector=np.str_(poses.detector),
+                version=np.int64(VERSION),
+            )
+
+
+def load_poses(path: str | Path) -> PoseSequence:
+    """Read a pose file, checking every field; raises :class:`InputError` on a bad file."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, "no such pose file" if not path.exists() else "is not a file")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            data = {k: z[k] for k in z.files}
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
+        raise InputError(path, f"not a readable pose file ({e.__class__.__name__}: {e})") from None
+    missing = {"keypoints", "fps", "width", "height", "layout"} - data.keys()
+    if missing:
+        raise InputError(path, f"not a dancenow pose file (missing {', '.join(sorted(missing))})")
+    if str(data["layout"]) != LAYOUT:
+        raise InputError(path, f"unsupported keypoint layout {str(data['layout'])!r} (expected {LAYOUT})")
+    kp = data["keypoints"]
+    if kp.ndim != 3 or kp.shape[1:] != (NUM_KEYPOINTS, 3) or not np.issubdtype(kp.dtype, np.floating):
+        raise InputError(path, f"keypoints must be float (T, {NUM_KEYPOINTS}, 3), got {kp.dtype} {kp.shape}")
+    if not np.isfinite(kp).all():
+        raise InputError(path, "keypoints contain NaN or Inf")
+    try:
+        return PoseSequence(
+            keypoints=kp,
+            fps=float(data["fps"]),
+            width=int(data["width"]),
+            height=int(data["height"]),
+            detector=str(data.get("detector", "unknown")),
+            times=data.get("times"),
+        )
+    except (ValueError, TypeError) as e:
+        raise InputError(path, f"inconsistent pose file ({e})") from None

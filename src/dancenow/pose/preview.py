@@ -1,0 +1,26 @@
+"""Preview video: the source frames with the detected stick figure drawn over them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from dancenow.pose.posefile import PoseSequence
+from dancenow.pose.render import render_pose
+from dancenow.video import VideoWriter, iter_frames
+
+
+def write_preview(video: str | Path, poses: PoseSequence, output: str | Path, *, progress: bool = True) -> None:
+    """Write ``output`` (H.264 MP4, the video's size, frame rate and audio) with ``poses`` drawn over ``video``.
+
+    Frames and poses are matched by order; the pose file was made from the same decode.
+    """
+    bar = tqdm(total=len(poses), desc=f"preview {Path(output).name}", unit="frame", disable=not progress,
+               dynamic_ncols=True)
+    with VideoWriter(output, poses.fps, audio_from=video) as writer:
+        for frame, keypoints in zip(iter_frames(video), poses.keypoints):
+            h, w = frame.image.shape[:2]
+            writer.write(render_pose(keypoints, h, w, canvas=frame.image))
+            bar.update()
+    bar.close()
