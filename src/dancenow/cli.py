@@ -66,16 +66,38 @@ def _add_pose(sub) -> None:
     )
     p.add_argument("video", type=Path, help="input video (or, with --backend openpose-json, a JSON folder)")
     p.add_argument("-o", "--output", type=Path, required=True, help="output pose file (.npz)")
-    p.add_argument("--backend", choices=["mediapipe", "openpose-json"], default="mediapipe",
-                   help="pose detector (default: mediapipe, runs offline)")
+    p.add_argument(
+        "--backend",
+        choices=["mediapipe", "openpose-json"],
+        default="mediapipe",
+        help="pose detector (default: mediapipe, runs offline)",
+    )
     p.add_argument("--json-dir", type=Path, help="folder of OpenPose JSON files (openpose-json backend)")
-    p.add_argument("--frame-size", type=_frame_size, metavar="WxH",
-                   help="frame size for OpenPose JSON when VIDEO is the JSON folder")
+    p.add_argument(
+        "--frame-size",
+        type=_frame_size,
+        metavar="WxH",
+        help="frame size for OpenPose JSON when VIDEO is the JSON folder",
+    )
     p.add_argument("--fps", type=float, default=30.0, help="frame rate for OpenPose JSON without a video")
-    p.add_argument("--preview", type=Path, metavar="OUT.mp4", help="also write the video with the stick figure drawn over it")
-    p.add_argument("--export-openpose", type=Path, metavar="DIR", help="also write OpenPose JSON, one file per frame")
-    p.add_argument("--workers", type=_positive_int, default=1, help="parallel processes over contiguous chunks (default 1)")
-    p.add_argument("--no-cleanup", action="store_true", help="keep raw detections (no gap filling or smoothing)")
+    p.add_argument(
+        "--preview",
+        type=Path,
+        metavar="OUT.mp4",
+        help="also write the video with the stick figure drawn over it",
+    )
+    p.add_argument(
+        "--export-openpose", type=Path, metavar="DIR", help="also write OpenPose JSON, one file per frame"
+    )
+    p.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=1,
+        help="parallel processes over contiguous chunks (default 1)",
+    )
+    p.add_argument(
+        "--no-cleanup", action="store_true", help="keep raw detections (no gap filling or smoothing)"
+    )
     p.set_defaults(func=cmd_pose)
 
 
@@ -94,8 +116,10 @@ def cmd_pose(args) -> None:
         poses = _read_openpose(args)
     save_poses(args.output, poses)
     found = poses.detected().mean()
-    print(f"wrote {args.output}: {len(poses)} frames, {poses.width}x{poses.height} @ {poses.fps:.3f} fps, "
-          f"body found in {100 * found:.1f}% of frames")
+    print(
+        f"wrote {args.output}: {len(poses)} frames, {poses.width}x{poses.height} @ {poses.fps:.3f} fps, "
+        f"body found in {100 * found:.1f}% of frames"
+    )
     if args.export_openpose is not None:
         from dancenow.pose.openpose_json import write_openpose_folder
 
@@ -115,10 +139,14 @@ def _read_openpose(args):
     json_dir = args.json_dir
     if json_dir is None:
         if not args.video.is_dir():
-            raise InputError(args.video, "--backend openpose-json needs --json-dir DIR or a JSON folder as input")
+            raise InputError(
+                args.video, "--backend openpose-json needs --json-dir DIR or a JSON folder as input"
+            )
         json_dir = args.video
         if args.frame_size is None:
-            raise InputError(json_dir, "OpenPose JSON has no frame size: give --frame-size WxH (or the video)")
+            raise InputError(
+                json_dir, "OpenPose JSON has no frame size: give --frame-size WxH (or the video)"
+            )
         width, height = args.frame_size
         poses = read_openpose_folder(json_dir, width=width, height=height, fps=args.fps)
     else:
@@ -128,7 +156,9 @@ def _read_openpose(args):
         times = frame_times(args.video)
         poses = read_openpose_folder(json_dir, width=info.width, height=info.height, fps=info.fps)
         if len(times) != len(poses):
-            raise InputError(json_dir, f"has {len(poses)} frames of JSON but {args.video} has {len(times)} frames")
+            raise InputError(
+                json_dir, f"has {len(poses)} frames of JSON but {args.video} has {len(times)} frames"
+            )
         poses.times = times
     if not poses.detected().any():
         raise InputError(json_dir, "no person in any frame")
@@ -137,8 +167,11 @@ def _read_openpose(args):
 
 # --- env -------------------------------------------------------------------------------------
 def _add_env(sub) -> None:
-    p = sub.add_parser("env", help="print versions and hardware facts (for bug reports)",
-                       description="Print the versions of dancenow and its dependencies and what hardware is visible.")
+    p = sub.add_parser(
+        "env",
+        help="print versions and hardware facts (for bug reports)",
+        description="Print the versions of dancenow and its dependencies and what hardware is visible.",
+    )
     p.set_defaults(func=cmd_env)
 
 

@@ -1,4 +1,3 @@
-
 import numpy as np
 import pytest
 
@@ -31,7 +30,9 @@ def test_shape_is_checked():
 
 def test_pickle_bearing_file_is_refused(tmp_path):
     path = tmp_path / "evil.npz"
-    np.savez(path, keypoints=np.array([{"a": 1}], dtype=object), fps=30.0, width=1, height=1, layout="openpose137")
+    np.savez(
+        path, keypoints=np.array([{"a": 1}], dtype=object), fps=30.0, width=1, height=1, layout="openpose137"
+    )
     with pytest.raises(InputError, match="evil.npz"):
         load_poses(path)
 

@@ -23,7 +23,9 @@ _ARMS_UP = _STANDING.copy()
 _ARMS_UP[[3, 4, 6, 7]] = [(-60, -190), (-65, -250), (60, -190), (65, -250)]
 
 
-def person(x: float, y: float, scale: float = 1.0, conf: float = 0.8, shape=_STANDING, keep=None) -> np.ndarray:
+def person(
+    x: float, y: float, scale: float = 1.0, conf: float = 0.8, shape=_STANDING, keep=None
+) -> np.ndarray:
     """A ``(137, 3)`` pose with only body joints, mid-hip at (x, y); ``keep`` = body joints to keep."""
     pose = np.zeros((NUM_KEYPOINTS, 3), np.float32)
     pose[:25, :2] = shape * scale + (x, y)

@@ -16,7 +16,16 @@ so speeds are in *frame heights per second* and the same ``beta`` suits 480p and
 
 Offline, the whole video is known, so :func:`smooth` by default averages a forward and a
 backward pass. Each pass lags by the same amount in opposite directions, so the average
-has (to first order) no lag at all, and its noise is lower than either pass alone.
+has (to first order) no lag at all, and its noise is lower than either pass alone. On a 2 Hz,
+200 px swing at 1080p, 30 fps (84 px per frame at mid-swing) with 3 px of noise, the forward pass
+alone trails by ~0.15 frame and is off by ~10 px RMS; the average is off by ~3.7 px, with no lag.
+The price is at the ends of a present stretch, where one pass has no history: there the
+average keeps up to half of the other pass's lag for a few frames (at most ~1/(4*pi*beta)
+frame heights, ~5 px at 1080p with the defaults).
+
+Limit worth knowing: a first-order filter rounds the turning points of a fast swing (the
+speed is zero there, so the cutoff drops). That is most of the 3.7 px above, about the jitter
+of a good detector; a setting that rounds less lets correspondingly more jitter through on holds.
 """
 
 from __future__ import annotations
@@ -29,14 +38,23 @@ import numpy as np
 from dancenow.pose.layout import NUM_KEYPOINTS, PARTS
 from dancenow.pose.posefile import PoseSequence
 
-# Default One-Euro parameters per part (see module docstring for units). Chosen on synthetic
-# 30 fps tracks (tests/pose/test_cleanup.py): a still joint with 3 px noise at 1080p loses
-# most of its jitter, a 2 Hz / 200 px swing keeps its shape with no measurable lag.
-# Face points jitter more relative to how far they move, so they get a lower floor cutoff;
-# hands move as fast as wrists and keep the body's parameters.
-MIN_CUTOFF: dict[str, float] = {"body": 0.5, "face": 0.3, "left_hand": 0.5, "right_hand": 0.5}
-BETA: dict[str, float] = {"body": 4.0, "face": 4.0, "left_hand": 4.0, "right_hand": 4.0}
-D_CUTOFF = 1.0
+# Default One-Euro parameters (units in the module docstring), tuned on synthetic 30 fps tracks
+# with the bidirectional pass (numbers in tests/pose/test_cleanup.py and the notes below):
+# - MIN_CUTOFF 0.5 Hz: a still joint with 3 px of noise at 1080p keeps ~0.35-0.4 of its jitter.
+# - BETA 16 per frame-height/s: by 0.3 h/s (a slow arm raise) the cutoff is already ~5 Hz, and a
+#   2 Hz / 200 px swing (2.3 h/s peak) is tracked with zero lag and ~3.5 px of rounding at its
+#   turning points. Higher beta rounds less but lets noise through on holds (noise itself reads
+#   as speed, ~0.1 h/s for 3 px at 30 fps): beta 32 with d_cutoff 12 trades hold jitter 0.35 -> 0.5
+#   of the raw for swing error 1.3 -> 1.0 of it at 3 px noise.
+# - D_CUTOFF 8 Hz, not Casiez's 1 Hz: the speed estimate is itself low-passed, and at 1 Hz it lags
+#   a 2 Hz swing by ~60 degrees, so the cutoff collapses mid-swing and the limb is smoothed exactly
+#   when it moves fastest.
+# Per-part values can be given as {part: value}; the defaults are the same for every part because
+# the face rides on a head that bobs as fast as the torso, and lowering the face's beta to 8 made
+# a 1 Hz / 50 px head bob 1.5x noisier than the raw points; hands travel with the wrists.
+MIN_CUTOFF = 0.5
+BETA = 16.0
+D_CUTOFF = 8.0
 
 
 def _present(keypoints: np.ndarray) -> np.ndarray:
@@ -97,7 +115,7 @@ class OneEuroFilter:
     broadcastable to the filtered shape, e.g. ``(K, 1)`` for per-keypoint parameters on ``(K, 2)``
     coordinates. Call it once per sample, in time order::
 
-        f = OneEuroFilter(min_cutoff=0.5, beta=4.0)
+        f = OneEuroFilter(min_cutoff=0.5, beta=16.0)   # on coordinates / frame height
         for t in range(T):
             y[t] = f(x[t], dt, present=valid[t])   # x[t]: (K, 2), valid[t]: (K, 1) bool
 
@@ -105,7 +123,12 @@ class OneEuroFilter:
     next present sample restarts it (no smoothing across a dropout).
     """
 
-    def __init__(self, min_cutoff: float | np.ndarray, beta: float | np.ndarray, d_cutoff: float = D_CUTOFF):
+    def __init__(
+        self,
+        min_cutoff: float | np.ndarray = MIN_CUTOFF,
+        beta: float | np.ndarray = BETA,
+        d_cutoff: float | np.ndarray = D_CUTOFF,
+    ):
         self.min_cutoff = np.asarray(min_cutoff, np.float64)
         self.beta = np.asarray(beta, np.float64)
         self.d_cutoff = np.asarray(d_cutoff, np.float64)
@@ -191,7 +214,7 @@ def smooth(
     Args:
         keypoints: ``(T, K, 3)`` (x, y, confidence) in pixels; confidence 0 = missing.
         fps: frame rate, used when ``times`` is not given.
-        min_cutoff: Hz; the cutoff of a still point. Lower = steadier holds, more lag on slow moves.
+        min_cutoff: Hz; the cutoff of a still point. Lower = steadier holds, slow moves more flattened.
             A float, or a mapping ``{"body", "face", "left_hand", "right_hand"} -> float``
             (for K = 137).
         beta: cutoff increase per frame-height-per-second of speed. Higher = less lag on fast moves.
@@ -210,6 +233,8 @@ def smooth(
         missing frame); missing points stay exactly zero.
     """
     keypoints = _check(keypoints)
+    if not fps > 0:
+        raise ValueError(f"fps must be > 0, got {fps}")
     out = keypoints.astype(np.float32, copy=True)
     num_frames, num_points = out.shape[:2]
     if num_frames < 2:
@@ -240,7 +265,9 @@ def smooth(
     fwd = _run(xy, present, dts, min_cutoff, beta, d_cutoff)
     if bidirectional:
         # The backward pass sees frame t+1 -> t, so its step is the interval after t.
-        bwd = _run(xy[::-1], present[::-1], dts[::-1][np.r_[0, 0 : num_frames - 1]], min_cutoff, beta, d_cutoff)
+        bwd = _run(
+            xy[::-1], present[::-1], dts[::-1][np.r_[0, 0 : num_frames - 1]], min_cutoff, beta, d_cutoff
+        )
         fwd = 0.5 * (fwd + bwd[::-1])
     smoothed = (fwd * scale).astype(np.float32)
     out[..., :2] = np.where(present[..., None], smoothed, 0.0)
@@ -254,17 +281,27 @@ def clean(
     smooth: bool = True,
     min_cutoff: float | Mapping[str, float] = MIN_CUTOFF,
     beta: float | Mapping[str, float] = BETA,
+    d_cutoff: float = D_CUTOFF,
 ) -> PoseSequence:
     """Fill dropouts up to ``max_gap_seconds`` long, then (optionally) One-Euro smooth.
 
-    Returns a new :class:`PoseSequence` with the same fps, size, detector and times; speeds are
-    measured in frame heights (``scale = poses.height``) so the defaults suit any resolution.
+    Gap filling comes first so that a one-frame dropout does not restart the filter. Returns a
+    new :class:`PoseSequence` with the same fps, size, detector and times; speeds are measured in
+    frame heights (``scale = poses.height``) so the defaults suit any resolution.
     """
+    if max_gap_seconds < 0:
+        raise ValueError(f"max_gap_seconds must be >= 0, got {max_gap_seconds}")
     max_gap = int(round(max_gap_seconds * poses.fps))
     keypoints = fill_gaps(poses.keypoints, max_gap)
     if smooth:
         keypoints = _smooth(
-            keypoints, poses.fps, min_cutoff=min_cutoff, beta=beta, scale=poses.height, times=poses.times
+            keypoints,
+            poses.fps,
+            min_cutoff=min_cutoff,
+            beta=beta,
+            d_cutoff=d_cutoff,
+            scale=poses.height,
+            times=poses.times,
         )
     return replace(poses, keypoints=keypoints, times=poses.times.copy())
 

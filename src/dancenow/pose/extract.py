@@ -11,17 +11,18 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import queue
+import sys
 import threading
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from dancenow.errors import InputError
 from dancenow.pose.cleanup import clean
 from dancenow.pose.layout import BODY
 from dancenow.pose.posefile import PoseSequence
+from dancenow.utils.progress import progress as progress_bar
 from dancenow.video import frame_times, iter_frames, probe
 
 DEFAULT_MAX_SIDE = 1280  # Holistic works at 256 px internally; larger inputs only cost conversion time
@@ -78,12 +79,9 @@ def detect_video(
     if len(times) == 0:
         raise InputError(path, "no decodable video frames")
     bounds = chunk_bounds(times, workers)
-    bar = tqdm(total=len(times), desc=f"pose {path.name}", unit="frame", disable=not progress, dynamic_ncols=True)
+    bar = progress_bar(len(times), f"pose {path.name}", "frame", enabled=progress)
     try:
-        if len(bounds) == 1:
-            result_times, keypoints = _detect_single(str(path), bounds[0], max_side, bar)
-        else:
-            result_times, keypoints = _detect_parallel(str(path), bounds, max_side, bar)
+        result_times, keypoints = _run_chunks(str(path), bounds, max_side, bar)
     finally:
         bar.close()
     if len(keypoints) == 0:
@@ -101,21 +99,21 @@ def detect_video(
     return clean(poses) if cleanup else poses
 
 
-class _BarQueue:
-    """Stands in for a multiprocessing queue in the single-process path."""
+def _worker_init() -> None:
+    """Send native writes to fd 2 (TFLite/absl chatter) to /dev/null; keep Python's stderr.
 
-    def __init__(self, bar):
-        self.bar = bar
+    MediaPipe builds its sub-models lazily on its own threads and announces each one from C++,
+    which would tear through the progress bar; Python warnings and errors still get through.
+    """
+    python_stderr = os.fdopen(os.dup(2), "w", buffering=1)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+    sys.stderr = python_stderr
 
-    def put(self, n: int) -> None:
-        self.bar.update(n)
 
-
-def _detect_single(path, bounds, max_side, bar):
-    return _detect_chunk(path, bounds[0], bounds[1], max_side, _BarQueue(bar), 0)
-
-
-def _detect_parallel(path, bounds, max_side, bar):
+def _run_chunks(path, bounds, max_side, bar):
+    """Detect each [start, end) chunk in its own worker process (one process for one chunk)."""
     # spawn, not fork: MediaPipe and the decoder start threads that must not be forked.
     ctx = mp.get_context("spawn")
     manager = ctx.Manager()
@@ -132,10 +130,12 @@ def _detect_parallel(path, bounds, max_side, bar):
     pump_thread = threading.Thread(target=pump, daemon=True)
     pump_thread.start()
     try:
-        # One decoder thread per worker: the workers already fill the cores.
+        # With a process per core, each decoder gets one thread; a lone worker may use them all.
         threads = 1 if len(bounds) >= (os.cpu_count() or 1) else 0
-        with ProcessPoolExecutor(max_workers=len(bounds), mp_context=ctx) as pool:
-            futures = [pool.submit(_detect_chunk, path, s, e, max_side, progress_queue, threads) for s, e in bounds]
+        with ProcessPoolExecutor(max_workers=len(bounds), mp_context=ctx, initializer=_worker_init) as pool:
+            futures = [
+                pool.submit(_detect_chunk, path, s, e, max_side, progress_queue, threads) for s, e in bounds
+            ]
             parts = [f.result() for f in futures]
     finally:
         stop.set()

@@ -78,9 +78,7 @@ def _landmarks_array(landmarks, with_visibility: bool) -> np.ndarray:
     return np.array([(p.x, p.y, 1.0) for p in pts], np.float32)
 
 
-def holistic_to_openpose137(
-    result, width: int, height: int, *, min_visibility: float = 0.5
-) -> np.ndarray:
+def holistic_to_openpose137(result, width: int, height: int, *, min_visibility: float = 0.5) -> np.ndarray:
     """Convert one Holistic result to ``(137, 3)`` float32 in pixels of a ``width × height`` frame."""
     out = np.zeros((NUM_KEYPOINTS, 3), np.float32)
     scale = np.array([width, height], np.float32)
@@ -108,7 +106,10 @@ def holistic_to_openpose137(
         face[:, :2] *= scale
         out[FACE] = face
 
-    for landmarks, part in ((result.left_hand_landmarks, LEFT_HAND), (result.right_hand_landmarks, RIGHT_HAND)):
+    for landmarks, part in (
+        (result.left_hand_landmarks, LEFT_HAND),
+        (result.right_hand_landmarks, RIGHT_HAND),
+    ):
         if landmarks is not None:
             hand = _landmarks_array(landmarks, with_visibility=False)
             hand[:, :2] *= scale
@@ -148,7 +149,6 @@ class HolisticDetector:
         # Holistic runs its networks at 256 px whatever the input; resizing large frames first
         # only saves the colour conversion and the copy into MediaPipe.
         self.max_side = max_side
-        self._warm = False
         with _quiet_native_stderr():
             self._holistic = mp.solutions.holistic.Holistic(
                 static_image_mode=static,
@@ -168,12 +168,10 @@ class HolisticDetector:
             s = self.max_side / max(height, width)
             image = cv2.resize(image, (round(width * s), round(height * s)), interpolation=cv2.INTER_AREA)
         image = np.ascontiguousarray(image)
-        if self._warm:
+        # The graph builds its sub-models lazily (the face and hand models when a person first
+        # appears) and logs about it from native code, so every call is silenced.
+        with _quiet_native_stderr():
             result = self._holistic.process(image)
-        else:  # the graph builds its sub-models (and logs about them) on the first frame
-            with _quiet_native_stderr():
-                result = self._holistic.process(image)
-            self._warm = True
         return holistic_to_openpose137(result, width, height, min_visibility=self.min_visibility)
 
     def close(self) -> None:

@@ -79,6 +79,14 @@ def list_openpose_files(folder: str | Path) -> list[Path]:
     return [folder / n for n in sorted(chosen, key=_natural_key)]
 
 
+_JSON_TYPES = {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}
+
+
+def _json_type(value: object) -> str:
+    """How a decoded JSON value is called in a message: "a string", "null", ..."""
+    return _JSON_TYPES.get(type(value), "a number")
+
+
 def _reject_constant(name: str):
     # json accepts NaN / Infinity / -Infinity by default; they are not JSON and not keypoints.
     raise ValueError(f"{name} is not a valid JSON number")
@@ -89,6 +97,8 @@ def _load_json(path: Path) -> object:
         text = path.read_bytes()
     except OSError as e:
         raise InputError(path, f"cannot read file ({e.strerror or e})") from None
+    if not text.strip():
+        raise InputError(path, "empty file (expected OpenPose JSON)")
     try:
         return json.loads(text, parse_constant=_reject_constant)
     except RecursionError:
@@ -103,7 +113,7 @@ def _part_points(values: object, key: str, counts: tuple[int, ...], where: str, 
     if values is None:
         return None
     if not isinstance(values, list):
-        raise InputError(source, f"{where}: {key} must be a list of numbers, got {type(values).__name__}")
+        raise InputError(source, f"{where}: {key} must be a list of numbers, got {_json_type(values)}")
     if len(values) == 0:
         return None
     if len(values) not in [3 * n for n in counts]:
@@ -112,7 +122,7 @@ def _part_points(values: object, key: str, counts: tuple[int, ...], where: str, 
     for v in values:
         # type() rather than isinstance: JSON true/false load as bool, a subclass of int.
         if type(v) is not float and type(v) is not int:
-            raise InputError(source, f"{where}: {key} contains a {type(v).__name__}, not a number")
+            raise InputError(source, f"{where}: {key} contains {_json_type(v)}, not a number")
     try:
         as64 = np.array([float(v) for v in values], np.float64)
     except OverflowError:  # an integer too large for a double
@@ -148,17 +158,17 @@ def parse_openpose_frame(data: dict, *, source: Path | None = None) -> list[np.n
     :class:`InputError` (naming ``source``) when the structure is not OpenPose's.
     """
     if not isinstance(data, dict):
-        raise InputError(source, f"not an OpenPose frame (top level is a {type(data).__name__})")
+        raise InputError(source, f"not an OpenPose frame (top level is {_json_type(data)})")
     if "people" not in data:
         raise InputError(source, "not an OpenPose frame (no 'people' list)")
     people = data["people"]
     if not isinstance(people, list):
-        raise InputError(source, f"'people' must be a list, got {type(people).__name__}")
+        raise InputError(source, f"'people' must be a list, got {_json_type(people)}")
     out = []
     for i, person in enumerate(people):
         where = f"people[{i}]"
         if not isinstance(person, dict):
-            raise InputError(source, f"{where} must be an object, got {type(person).__name__}")
+            raise InputError(source, f"{where} must be an object, got {_json_type(person)}")
         pose = np.zeros((NUM_KEYPOINTS, 3), np.float32)
         for key, (part, counts) in _PARTS.items():
             pts = _part_points(person.get(key), key, counts, where, source)
