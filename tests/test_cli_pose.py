@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,27 +10,6 @@ import pytest
 from dancenow.pose.layout import BODY, FACE, LEFT_HAND, RIGHT_HAND
 from dancenow.pose.posefile import load_poses
 from dancenow.video import iter_frames, probe, write_video
-
-
-def run_cli(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "dancenow", *map(str, args)],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=600,
-    )
-
-
-def assert_one_line_error(result: subprocess.CompletedProcess, *needles: str) -> None:
-    """Exit status 2, no traceback, and exactly one message line (progress bars aside), naming the problem."""
-    assert result.returncode == 2, result.stderr
-    assert "Traceback" not in result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.strip() and "%|" not in line]
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("dancenow")
-    for needle in needles:
-        assert needle in lines[0], lines[0]
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +31,7 @@ def _truncated_mp4(tmp_path: Path) -> Path:
 
 
 @pytest.mark.parametrize("case", ["missing", "directory", "empty", "text", "truncated"])
-def test_bad_video_exits_2_with_one_line_and_no_output(tmp_path, case):
+def test_bad_video_exits_2_with_one_line_and_no_output(tmp_path, case, cli):
     video = tmp_path / f"{case}.mp4"
     if case == "directory":
         video.mkdir()
@@ -65,19 +42,19 @@ def test_bad_video_exits_2_with_one_line_and_no_output(tmp_path, case):
     elif case == "truncated":
         video = _truncated_mp4(tmp_path)
     out = tmp_path / "out" / "poses.npz"
-    result = run_cli("pose", video, "-o", out, "--preview", tmp_path / "out" / "preview.mp4")
-    assert_one_line_error(result, video.name)
+    result = cli("pose", video, "-o", out, "--preview", tmp_path / "out" / "preview.mp4")
+    cli.error(result, video.name)
     assert not out.exists() and not (tmp_path / "out" / "preview.mp4").exists()
     leftovers = list((tmp_path / "out").iterdir()) if (tmp_path / "out").exists() else []
     assert leftovers == []
 
 
-def test_video_without_a_person_exits_2(tmp_path):
+def test_video_without_a_person_exits_2(tmp_path, cli):
     rng = np.random.default_rng(0)
     video = tmp_path / "wall.mp4"
     write_video(video, (rng.integers(90, 110, (240, 320, 3), dtype=np.uint8) for _ in range(20)), fps=10)
-    result = run_cli("pose", video, "-o", tmp_path / "p.npz")
-    assert_one_line_error(result, "wall.mp4", "no person")
+    result = cli("pose", video, "-o", tmp_path / "p.npz")
+    cli.error(result, "wall.mp4", "no person")
     assert not (tmp_path / "p.npz").exists()
 
 
@@ -89,21 +66,21 @@ def test_video_without_a_person_exits_2(tmp_path):
         (["--frame-size", "big"], "WIDTHxHEIGHT"),
     ],
 )
-def test_bad_options_exit_2_with_one_line(tmp_path, args, needle):
-    result = run_cli("pose", tmp_path / "v.mp4", "-o", tmp_path / "p.npz", *args)
-    assert_one_line_error(result, needle)
+def test_bad_options_exit_2_with_one_line(tmp_path, args, needle, cli):
+    result = cli("pose", tmp_path / "v.mp4", "-o", tmp_path / "p.npz", *args)
+    cli.error(result, needle)
 
 
-def test_output_must_be_npz(tmp_path):
-    assert_one_line_error(run_cli("pose", tmp_path / "v.mp4", "-o", tmp_path / "p.json"), "p.json", ".npz")
+def test_output_must_be_npz(tmp_path, cli):
+    cli.error(cli("pose", tmp_path / "v.mp4", "-o", tmp_path / "p.json"), "p.json", ".npz")
 
 
 # --- real footage ------------------------------------------------------------------------------
 @pytest.mark.slow
-def test_aerobics_full_video_body_found_everywhere(shared_data, tmp_path):
+def test_aerobics_full_video_body_found_everywhere(shared_data, tmp_path, cli):
     """The must-show figure: body in >= 99 % of the 300 frames of a real 1080p clip."""
     out = tmp_path / "aerobics.npz"
-    result = run_cli("pose", shared_data / "videos/aerobics_studio.mp4", "-o", out)
+    result = cli("pose", shared_data / "videos/aerobics_studio.mp4", "-o", out)
     assert result.returncode == 0, result.stderr
     poses = load_poses(out)
     assert len(poses) == 300 and (poses.width, poses.height) == (1920, 1080)
@@ -127,9 +104,9 @@ def test_aerobics_full_video_body_found_everywhere(shared_data, tmp_path):
     assert body[valid, 0].min() > 500 and body[valid, 0].max() < 1400
 
 
-def test_preview_and_openpose_export_round_trip(aerobics_small, tmp_path):
+def test_preview_and_openpose_export_round_trip(aerobics_small, tmp_path, cli):
     out, preview, json_dir = tmp_path / "p.npz", tmp_path / "preview.mp4", tmp_path / "json"
-    result = run_cli("pose", aerobics_small, "-o", out, "--preview", preview, "--export-openpose", json_dir)
+    result = cli("pose", aerobics_small, "-o", out, "--preview", preview, "--export-openpose", json_dir)
     assert result.returncode == 0, result.stderr
     poses = load_poses(out)
     info = probe(preview)
@@ -143,7 +120,7 @@ def test_preview_and_openpose_export_round_trip(aerobics_small, tmp_path):
     # OpenPose JSON written, and read back exactly (no clean-up on import)
     assert len(list(json_dir.glob("*_keypoints.json"))) == 90
     back = tmp_path / "back.npz"
-    result = run_cli(
+    result = cli(
         "pose",
         aerobics_small,
         "-o",
@@ -159,10 +136,10 @@ def test_preview_and_openpose_export_round_trip(aerobics_small, tmp_path):
     assert np.array_equal(load_poses(back).times, poses.times)
 
 
-def test_two_workers_match_one(aerobics_small, tmp_path):
+def test_two_workers_match_one(aerobics_small, tmp_path, cli):
     one, two = tmp_path / "one.npz", tmp_path / "two.npz"
-    assert run_cli("pose", aerobics_small, "-o", one).returncode == 0
-    result = run_cli("pose", aerobics_small, "-o", two, "--workers", "2")
+    assert cli("pose", aerobics_small, "-o", one).returncode == 0
+    result = cli("pose", aerobics_small, "-o", two, "--workers", "2")
     assert result.returncode == 0, result.stderr
     a, b = load_poses(one), load_poses(two)
     assert np.array_equal(a.times, b.times)
@@ -173,7 +150,7 @@ def test_two_workers_match_one(aerobics_small, tmp_path):
     assert np.median(diff) < 2.0, np.median(diff)
 
 
-def test_person_leaving_the_frame_is_marked_missing(shared_data, tmp_path):
+def test_person_leaving_the_frame_is_marked_missing(shared_data, tmp_path, cli):
     """Frames 30-59 replaced by the empty studio wall: those frames are missing, the rest found."""
     video = tmp_path / "leaves.mp4"
     frames = [f.image[::3, ::3] for f in iter_frames(shared_data / "videos/aerobics_studio.mp4", 0.0, 3.0)]
@@ -182,19 +159,17 @@ def test_person_leaving_the_frame_is_marked_missing(shared_data, tmp_path):
     frames[30:60] = [empty] * 30
     write_video(video, frames, fps=30, preset="veryfast")
     out = tmp_path / "p.npz"
-    result = run_cli("pose", video, "-o", out)
+    result = cli("pose", video, "-o", out)
     assert result.returncode == 0, result.stderr
     found = load_poses(out).detected(BODY)
     assert not found[32:58].any(), np.where(found[30:60])[0] + 30
     assert found[:30].mean() > 0.95 and found[62:].mean() > 0.9
 
 
-def test_openpose_folder_without_video_needs_frame_size(shared_data, tmp_path):
+def test_openpose_folder_without_video_needs_frame_size(shared_data, tmp_path, cli):
     folder = shared_data / "images/openpose_frames"
-    assert_one_line_error(
-        run_cli("pose", folder, "-o", tmp_path / "p.npz", "--backend", "openpose-json"), "--frame-size"
-    )
-    result = run_cli(
+    cli.error(cli("pose", folder, "-o", tmp_path / "p.npz", "--backend", "openpose-json"), "--frame-size")
+    result = cli(
         "pose",
         folder,
         "-o",

@@ -90,23 +90,30 @@ class Appearance:
         hairs = [(20, 16, 14), (60, 40, 28), (110, 72, 40), (170, 120, 60), (200, 170, 110), (140, 50, 30)]
         skin = skins[rng.integers(len(skins))]
 
-        def cloth() -> Color:
-            # saturated or dark fabric, kept away from skin tones so limbs and torso separate
+        def cloth(*avoid: Color) -> Color:
+            # saturated or dark fabric, kept away from the skin (limbs must stand out from the torso)
+            # and from the other garments (the waist must show where the shirt ends)
             while True:
                 hsv = np.uint8([[[rng.integers(0, 180), rng.integers(60, 230), rng.integers(50, 220)]]])
                 rgb = tuple(int(c) for c in cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)[0, 0])
-                if np.abs(np.subtract(rgb, skin)).sum() > 120:
+                if all(np.abs(np.subtract(rgb, other)).sum() > 120 for other in (skin, *avoid)):
                     return rgb
 
+        hair = hairs[rng.integers(len(hairs))]
+        hair_style = str(rng.choice(_HAIR_STYLES))
+        shirt = cloth()
+        pattern = str(rng.choice(_PATTERNS))
+        stripe = cloth(shirt)
+        sleeves = str(rng.choice(_SLEEVES))
         return cls(
             skin=skin,
-            hair=hairs[rng.integers(len(hairs))],
-            hair_style=str(rng.choice(_HAIR_STYLES)),
-            shirt=cloth(),
-            shirt_pattern=str(rng.choice(_PATTERNS)),
-            stripe=cloth(),
-            sleeves=str(rng.choice(_SLEEVES)),
-            trousers=cloth(),
+            hair=hair,
+            hair_style=hair_style,
+            shirt=shirt,
+            shirt_pattern=pattern,
+            stripe=stripe,
+            sleeves=sleeves,
+            trousers=cloth(shirt, stripe) if pattern == "stripes" else cloth(shirt),
             shoes=tuple(int(c) for c in rng.integers(10, 90, 3)) if rng.random() < 0.7 else (235, 235, 235),
             lips=tuple(int(c) for c in np.clip(np.multiply(skin, (0.85, 0.6, 0.6)) + (20, 0, 0), 0, 255)),
             iris=((70, 45, 30), (40, 30, 25), (60, 90, 120), (80, 100, 60))[rng.integers(4)],
@@ -392,10 +399,7 @@ def render_performer(
         _draw_long_hair_back(paint, pt, present, a, u)
     if back_arm is not None:
         _draw_arm(paint, pt, present, a, u, back_arm, outline)
-    legs = ("right", "left") if turn <= 0 else ("left", "right")
-    for side in legs:
-        _draw_leg(paint, pt, present, a, u, side, outline)
-    # pelvis: joins the thighs to the waist
+    # pelvis: joins the thighs to the waist; under the legs, so their outlines show the crotch
     hips = [pt[B["right_hip"]], pt[B["left_hip"]]]
     pelvis = _hull(
         *[_circle(h, 0.064 * u * lt) for h in hips],
@@ -404,6 +408,9 @@ def render_performer(
     paint.shape(
         pelvis, a.trousers, shade=_cylinder_shade(hips[0], hips[1], 0.08 * u, 0.08 * u), outline=outline
     )
+    legs = ("right", "left") if turn <= 0 else ("left", "right")
+    for side in legs:
+        _draw_leg(paint, pt, present, a, u, side, outline)
     _draw_neck(paint, pt, present, a, u, outline)
     _draw_torso(paint, pt, a, u, outline)
     for side in ("right", "left"):

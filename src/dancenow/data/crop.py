@@ -1,0 +1,333 @@
+"""Where the training frames come from in the source video, and where the face is in them.
+
+A dataset uses ONE fixed crop window for the whole video (a moving crop would teach the
+generator a moving background). The window is in source pixels, integer-valued, and may reach
+outside the frame; the part outside is filled (edge pixels replicated for a person crop, black
+bars for a letterboxed full frame).
+
+Coordinates are continuous: source pixel ``(i, j)`` covers ``[i, i+1) x [j, j+1)``, so a frame
+``W`` wide spans ``[0, W)``. A crop window ``(x0, y0, x1, y1)`` resized to ``(w, h)`` maps a
+source point ``(x, y)`` to ``((x - x0) * w / (x1 - x0), (y - y0) * h / (y1 - y0))``. That is
+exactly what ``cv2.resize`` does to the pixels of an integer window (pixel centres at ``i + 0.5``
+on both sides), so keypoints and pixels stay registered to a small fraction of a pixel.
+
+The person crop rule, in order (constants below):
+
+1. Per frame, the box of all keypoints present (body, face, hands), extended upward by
+   ``HEAD_TOP`` x the nose-to-neck distance above the highest head point (the nose and eyes are
+   not the top of the head), downward by ``FEET_BELOW`` x that distance (heels and soles under
+   the ankles), and sideways by ``SIDE`` x that distance (arms and hair are wider than joints).
+2. Over the video, each box edge is passed through a running median of ``SPIKE_WINDOW`` frames,
+   which deletes detector glitches lasting up to ``SPIKE_WINDOW // 2`` frames but keeps any
+   position the person really holds for longer; the window is the extreme of each filtered edge.
+3. A margin of ``MARGIN`` x the window's size on each side; then the window grows (never shrinks)
+   around its centre to the training aspect ratio, and is shifted to lie inside the frame where
+   it fits (else centred on the person as far as it can be while covering the frame's full extent).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import warnings
+
+import cv2
+import numpy as np
+
+from dancenow.pose.layout import FACE, NUM_KEYPOINTS, B
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "crop_frame",
+    "face_boxes",
+    "face_size_for",
+    "full_frame_window",
+    "head_units",
+    "person_boxes",
+    "person_window",
+    "transform_keypoints",
+]
+
+HEAD_TOP = 0.6  # head top above the highest head point, in nose-to-neck distances
+FEET_BELOW = 0.3  # soles below the lowest point (often an ankle), in nose-to-neck distances
+SIDE = 0.25  # flesh and hair beyond the outermost joints, in nose-to-neck distances
+MARGIN = 0.08  # added on each side, as a fraction of the window's width / height
+SPIKE_WINDOW = 5  # running-median length (frames): glitches of <= 2 frames are ignored
+MIN_CROP = 16  # smallest crop side in source pixels (a lone keypoint must not give a 1 px crop)
+
+# Head points: nose, eyes, ears (BODY_25) and the whole face.
+_HEAD = np.r_[[B["nose"], B["right_eye"], B["left_eye"], B["right_ear"], B["left_ear"]], FACE.start : FACE.stop]
+# Without any nose-to-neck distance in the whole video, assume this fraction of the box height.
+_UNIT_PER_BOX_HEIGHT = 0.13
+
+
+def _present(keypoints: np.ndarray) -> np.ndarray:
+    return (keypoints[..., 2] > 0) & np.isfinite(keypoints[..., :2]).all(axis=-1)
+
+
+def _check(keypoints: np.ndarray) -> np.ndarray:
+    keypoints = np.asarray(keypoints)
+    if keypoints.ndim != 3 or keypoints.shape[1:] != (NUM_KEYPOINTS, 3):
+        raise ValueError(f"keypoints must be (T, {NUM_KEYPOINTS}, 3), got {keypoints.shape}")
+    return keypoints
+
+
+def head_units(keypoints: np.ndarray) -> np.ndarray:
+    """``(T,)`` nose-to-neck distance per frame (pixels); the video's median where either is missing.
+
+    The one length that every detector gives and that scales with the person's size in the image.
+    """
+    kp = _check(keypoints)
+    nose, neck = kp[:, B["nose"]], kp[:, B["neck"]]
+    ok = _present(nose) & _present(neck)
+    unit = np.hypot(*(nose[:, :2] - neck[:, :2]).T)
+    ok &= unit > 0
+    if ok.any():
+        fallback = float(np.median(unit[ok]))
+    else:
+        present = _present(kp)
+        ys = np.where(present, kp[..., 1], np.nan)
+        with _quiet_nan():
+            heights = np.nanmax(ys, axis=1) - np.nanmin(ys, axis=1)
+        heights = heights[np.isfinite(heights)]
+        fallback = _UNIT_PER_BOX_HEIGHT * float(np.median(heights)) if heights.size else 0.0
+    return np.where(ok, unit, fallback)
+
+
+@contextlib.contextmanager
+def _quiet_nan():
+    """Silence numpy's 'All-NaN slice' warning: frames without any keypoint are expected."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        yield
+
+
+def person_boxes(keypoints: np.ndarray) -> np.ndarray:
+    """``(T, 4)`` float64 ``(x0, y0, x1, y1)`` per frame around the whole person, NaN where nobody is.
+
+    The box of the keypoints present, extended to the head top, under the feet and sideways
+    (see the module docstring).
+    """
+    kp = _check(keypoints).astype(np.float64)
+    present = _present(kp)
+    xs = np.where(present, kp[..., 0], np.nan)
+    ys = np.where(present, kp[..., 1], np.nan)
+    with _quiet_nan():
+        boxes = np.stack([np.nanmin(xs, 1), np.nanmin(ys, 1), np.nanmax(xs, 1), np.nanmax(ys, 1)], axis=1)
+        head_y = np.nanmin(ys[:, _HEAD], axis=1)  # NaN without any head point
+    unit = head_units(kp)
+    neck = kp[:, B["neck"]]
+    has_neck = _present(neck)
+    # The head top is above the highest head point; with no head point at all (occluded, out of
+    # the frame), it is ~1.6 nose-to-neck distances above the neck.
+    top = np.where(
+        np.isfinite(head_y),
+        head_y - HEAD_TOP * unit,
+        np.where(has_neck, neck[:, 1] - (1 + HEAD_TOP) * unit, boxes[:, 1]),
+    )
+    boxes[:, 1] = np.fmin(boxes[:, 1], top)
+    boxes[:, 3] += FEET_BELOW * unit
+    boxes[:, 0] -= SIDE * unit
+    boxes[:, 2] += SIDE * unit
+    return boxes
+
+
+def _running_median(values: np.ndarray, window: int) -> np.ndarray:
+    """Centred running median of a 1-D series; the ends use the frames that exist."""
+    if len(values) < 3 or window < 3:
+        return values
+    half = window // 2
+    padded = np.pad(values, half, mode="edge")
+    windows = np.lib.stride_tricks.sliding_window_view(padded, 2 * half + 1)
+    return np.median(windows, axis=1)
+
+
+def _fit(lo: float, size: int, frame: int) -> int:
+    """Shift an integer interval ``[lo, lo + size)`` to lie inside ``[0, frame)``.
+
+    When it is longer than the frame it is kept as close to where it was while still covering
+    the whole frame, so no frame pixel that could be used is thrown away.
+    """
+    a, b = min(0, frame - size), max(0, frame - size)
+    return int(min(max(round(lo), a), b))
+
+
+def _aspect_window(box, aspect: float, frame_size: tuple[int, int]) -> tuple[int, int, int, int]:
+    """Grow float ``box`` around its centre to ``aspect`` (w/h), round to integers, fit into the frame."""
+    x0, y0, x1, y1 = box
+    bw, bh = max(x1 - x0, MIN_CROP), max(y1 - y0, MIN_CROP)
+    if bw / bh > aspect:
+        cw = math.ceil(bw)
+        ch = max(1, round(cw / aspect))
+    else:
+        ch = math.ceil(bh)
+        cw = max(1, round(ch * aspect))
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    fw, fh = frame_size
+    left = _fit(cx - cw / 2, cw, fw)
+    top = _fit(cy - ch / 2, ch, fh)
+    return left, top, left + cw, top + ch
+
+
+def person_window(
+    keypoints: np.ndarray, frame_size: tuple[int, int], aspect: float, *, margin: float = MARGIN
+) -> tuple[int, int, int, int]:
+    """One crop window ``(x0, y0, x1, y1)`` (integer source pixels) holding the person in every frame.
+
+    Args:
+        keypoints: ``(T, 137, 3)`` in source pixels (confidence 0 = missing).
+        frame_size: source ``(W, H)``.
+        aspect: training width / height; the window has this aspect ratio to within half a pixel.
+        margin: added on each side, as a fraction of the person window's width / height.
+
+    Raises:
+        ValueError: no keypoint in any frame.
+    """
+    boxes = person_boxes(keypoints)
+    ok = np.isfinite(boxes).all(axis=1)
+    if not ok.any():
+        raise ValueError("no keypoints in any frame")
+    # Filter the present frames as one series: a dropout is not a position.
+    filtered = np.stack([_running_median(boxes[ok, k], SPIKE_WINDOW) for k in range(4)], axis=1)
+    x0, y0 = filtered[:, 0].min(), filtered[:, 1].min()
+    x1, y1 = filtered[:, 2].max(), filtered[:, 3].max()
+    mx, my = margin * (x1 - x0), margin * (y1 - y0)
+    window = _aspect_window((x0 - mx, y0 - my, x1 + mx, y1 + my), aspect, frame_size)
+    # Verify: the frames whose own (unextended) keypoints leave the window are the ones judged to
+    # be glitches; say how many, so a bad detection run does not go unnoticed.
+    kp = _check(keypoints)
+    present = _present(kp)
+    wx0, wy0, wx1, wy1 = window
+    outside = present & (
+        (kp[..., 0] < wx0) | (kp[..., 0] >= wx1) | (kp[..., 1] < wy0) | (kp[..., 1] >= wy1)
+    )
+    cut = int(outside.any(axis=1).sum())
+    if cut:
+        log.warning(
+            "%d of %d frames have keypoints outside the crop window (treated as detection glitches)",
+            cut,
+            len(kp),
+        )
+    return window
+
+
+def full_frame_window(frame_size: tuple[int, int], aspect: float) -> tuple[int, int, int, int]:
+    """The whole ``(W, H)`` frame, padded equally on both sides to ``aspect`` (letterbox / pillarbox)."""
+    fw, fh = frame_size
+    if fw / fh > aspect:
+        ch = max(fh, round(fw / aspect))
+        top = -((ch - fh) // 2)
+        return 0, top, fw, top + ch
+    cw = max(fw, round(fh * aspect))
+    left = -((cw - fw) // 2)
+    return left, 0, left + cw, fh
+
+
+def crop_frame(
+    image: np.ndarray,
+    window: tuple[int, int, int, int],
+    size: tuple[int, int],
+    *,
+    border: str = "replicate",
+) -> np.ndarray:
+    """Cut integer ``window`` out of ``(H, W, 3)`` ``image`` and resize it to ``size = (w, h)``.
+
+    Outside the frame the window is filled with the nearest edge pixels (``border="replicate"``)
+    or black (``"black"``). Shrinking uses area averaging (no aliasing); enlarging, bicubic.
+
+    Returns:
+        ``(h, w, 3)`` uint8.
+    """
+    x0, y0, x1, y1 = (int(v) for v in window)
+    fh, fw = image.shape[:2]
+    if x1 <= x0 or y1 <= y0:
+        raise ValueError(f"empty crop window {window}")
+    # The part of the window inside the frame (possibly empty when the window misses the frame).
+    ix0, iy0 = min(max(x0, 0), fw), min(max(y0, 0), fh)
+    ix1, iy1 = max(min(x1, fw), ix0), max(min(y1, fh), iy0)
+    if ix1 == ix0 or iy1 == iy0:
+        region = np.zeros((y1 - y0, x1 - x0, 3), np.uint8)
+    else:
+        region = image[iy0:iy1, ix0:ix1]
+        pads = (iy0 - y0, y1 - iy1, ix0 - x0, x1 - ix1)  # top, bottom, left, right
+        if any(pads):
+            if border == "replicate":
+                region = cv2.copyMakeBorder(region, *pads, cv2.BORDER_REPLICATE)
+            elif border == "black":
+                region = cv2.copyMakeBorder(region, *pads, cv2.BORDER_CONSTANT, value=(0, 0, 0))
+            else:
+                raise ValueError(f"border must be 'replicate' or 'black', got {border!r}")
+    w, h = size
+    if region.shape[1] == w and region.shape[0] == h:
+        return np.ascontiguousarray(region)
+    shrink = region.shape[1] > w or region.shape[0] > h
+    return cv2.resize(region, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
+
+
+def transform_keypoints(
+    keypoints: np.ndarray, window: tuple[float, float, float, float], size: tuple[int, int]
+) -> np.ndarray:
+    """Source-pixel keypoints ``(..., 137, 3)`` -> pixels of the ``size = (w, h)`` crop of ``window``.
+
+    Missing keypoints stay ``(0, 0, 0)``; confidences are kept.
+    """
+    kp = np.asarray(keypoints, np.float32)
+    x0, y0, x1, y1 = (float(v) for v in window)
+    w, h = size
+    present = _present(kp)
+    out = np.zeros_like(kp)
+    out[..., 0] = np.where(present, (kp[..., 0] - x0) * (w / (x1 - x0)), 0.0)
+    out[..., 1] = np.where(present, (kp[..., 1] - y0) * (h / (y1 - y0)), 0.0)
+    out[..., 2] = np.where(present, kp[..., 2], 0.0)
+    return out
+
+
+def face_size_for(height: int, width: int | None = None) -> int:
+    """Side of the face box for frames ``height`` pixels high: height / 8 in multiples of 8, >= 16.
+
+    DESIGN section 7: 128 px at 1024 px high. Never larger than the frame's shorter side.
+    """
+    size = max(16, 8 * round(height / 64))
+    limit = min(height, width if width is not None else height)
+    return min(size, limit)
+
+
+def face_boxes(keypoints: np.ndarray, height: int, width: int, face_size: int) -> np.ndarray:
+    """``(T, 4)`` int32 ``(x0, y0, x1, y1)`` square face boxes of side ``face_size`` inside the frame.
+
+    Centred on the nose, or the mean of the ears present when the nose is missing; a frame
+    without either takes the box of the nearest frame that has one (the earlier on a tie).
+    Boxes are shifted, never shrunk, to stay inside ``[0, width) x [0, height)``.
+
+    Args:
+        keypoints: ``(T, 137, 3)`` in pixels of the frame the boxes are for.
+    """
+    kp = _check(keypoints).astype(np.float64)
+    if not 1 <= face_size <= min(height, width):
+        raise ValueError(f"face_size {face_size} does not fit a {width}x{height} frame")
+    nose = kp[:, B["nose"]]
+    ears = kp[:, [B["right_ear"], B["left_ear"]]]
+    ear_ok = _present(ears)
+    n_ears = ear_ok.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ear_mean = (ears[..., :2] * ear_ok[..., None]).sum(axis=1) / n_ears[:, None]
+    nose_ok = _present(nose)
+    centre = np.where(nose_ok[:, None], nose[:, :2], ear_mean)
+    ok = nose_ok | (n_ears > 0)
+    if not ok.any():
+        log.warning("no nose or ear in any frame: face boxes placed at the top centre")
+        centre = np.tile([width / 2, face_size / 2], (len(kp), 1))
+    elif not ok.all():
+        have = np.flatnonzero(ok)
+        pos = np.searchsorted(have, np.arange(len(kp)))
+        before = have[np.clip(pos - 1, 0, len(have) - 1)]
+        after = have[np.clip(pos, 0, len(have) - 1)]
+        t = np.arange(len(kp))
+        nearest = np.where(np.abs(t - before) <= np.abs(after - t), before, after)
+        centre = centre[nearest]
+    x0 = np.clip(np.round(centre[:, 0] - face_size / 2), 0, width - face_size)
+    y0 = np.clip(np.round(centre[:, 1] - face_size / 2), 0, height - face_size)
+    return np.stack([x0, y0, x0 + face_size, y0 + face_size], axis=1).astype(np.int32)
+

@@ -1,0 +1,218 @@
+"""``dancenow prepare``: turn a target video into a training dataset folder.
+
+The folder (written atomically: a failure leaves nothing behind)::
+
+    dataset.json    what was done: source, sizes, crop window, face box size, splits (DatasetInfo)
+    frames.npy      (T, H, W, 3) uint8 RGB training frames, memory-mappable (no decoding while training)
+    keypoints.npy   (T, 137, 3) float32 keypoints in training-frame pixels (missing = 0)
+    faces.npy       (T, 4) int32 face boxes (x0, y0, x1, y1) in training-frame pixels
+    poses.npz       the pose file in source pixels, as `dancenow pose` writes it
+
+Frames are cropped with one fixed window that holds the person in every frame
+(:mod:`dancenow.data.crop`), or the whole frame letterboxed with ``full_frame=True``.
+Train/val split: the first ``1 - val_fraction`` of the frames train, the rest (contiguous, never
+seen in training) validate, as in the paper's evaluation protocol.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from dancenow.data import crop as cropping
+from dancenow.errors import InputError
+from dancenow.pose.extract import detect_video
+from dancenow.pose.layout import BODY
+from dancenow.pose.posefile import PoseSequence, load_poses, save_poses
+from dancenow.utils.atomic import atomic_dir
+from dancenow.utils.progress import progress as progress_bar
+from dancenow.video import frame_times, iter_frames, probe
+
+log = logging.getLogger(__name__)
+
+__all__ = ["DATASET_VERSION", "prepare_dataset"]
+
+DATASET_VERSION = 1
+MAX_VAL_FRACTION = 0.9
+
+
+def _check_options(size, val_fraction: float, workers: int) -> tuple[int, int]:
+    try:
+        width, height = (int(v) for v in size)
+    except (TypeError, ValueError):
+        raise InputError(None, f"size must be (width, height), got {size!r}") from None
+    if width <= 0 or height <= 0 or width % 32 or height % 32:
+        raise InputError(None, f"training size must be positive multiples of 32 pixels, got {width}x{height}")
+    if not 0 <= val_fraction <= MAX_VAL_FRACTION:
+        raise InputError(None, f"val fraction must be in [0, {MAX_VAL_FRACTION}], got {val_fraction}")
+    if workers < 1:
+        raise InputError(None, f"workers must be >= 1, got {workers}")
+    return width, height
+
+
+def _check_output(output: Path) -> None:
+    """Refuse to replace anything that is not a dataset folder (``-o ~/Videos`` must not wipe it)."""
+    if not output.exists():
+        return
+    if not output.is_dir():
+        raise InputError(output, "exists and is not a folder; choose another output")
+    if any(output.iterdir()) and not (output / "dataset.json").is_file():
+        raise InputError(output, "exists and is not a dataset folder; choose another output")
+
+
+def _load_poses(path: Path, video: Path, width: int, height: int) -> PoseSequence:
+    poses = load_poses(path)
+    if (poses.width, poses.height) != (width, height):
+        raise InputError(
+            path,
+            f"poses are for a {poses.width}x{poses.height} video, but {video.name} is {width}x{height}",
+        )
+    count = len(frame_times(video))
+    if len(poses) != count:
+        raise InputError(path, f"has {len(poses)} frames, but {video.name} has {count}")
+    return poses
+
+
+def _check_disk(output: Path, nbytes: int) -> None:
+    parent = output.parent
+    while not parent.exists():  # atomic_dir creates missing parents; measure the first that exists
+        parent = parent.parent
+    free = shutil.disk_usage(parent).free
+    if nbytes > free:
+        raise InputError(
+            output, f"needs {nbytes / 1e9:.1f} GB of disk for the frames, {free / 1e9:.1f} GB are free"
+        )
+
+
+def _write_frames(
+    video: Path,
+    path: Path,
+    window: tuple[int, int, int, int],
+    size: tuple[int, int],
+    num_frames: int,
+    border: str,
+    progress: bool,
+) -> None:
+    """Stream the video into ``path``, a ``(T, h, w, 3)`` uint8 .npy, one cropped frame at a time."""
+    width, height = size
+    frames = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=(num_frames, height, width, 3))
+    count = 0
+    bar = progress_bar(num_frames, f"prepare {video.name}", "frame", enabled=progress)
+    try:
+        for frame in iter_frames(video):
+            if count == num_frames:
+                raise InputError(video, f"decodes to more frames than its {num_frames} poses")
+            frames[count] = cropping.crop_frame(frame.image, window, size, border=border)
+            count += 1
+            bar.update(1)
+        if count != num_frames:
+            raise InputError(video, f"decodes to {count} frames, but its poses have {num_frames}")
+        frames.flush()
+    finally:
+        bar.close()
+        del frames  # close the memory map before the folder is renamed (or removed)
+
+
+def prepare_dataset(
+    video: str | Path,
+    output: str | Path,
+    *,
+    poses: str | Path | None = None,
+    size: tuple[int, int] = (256, 256),
+    val_fraction: float = 0.2,
+    full_frame: bool = False,
+    workers: int = 1,
+    progress: bool = True,
+) -> Path:
+    """Make a training dataset folder at ``output`` from the target ``video``.
+
+    Args:
+        video: the target person's video.
+        output: dataset folder to create (an existing dataset folder is replaced; any other
+            existing non-empty folder is refused).
+        poses: a pose file of ``video`` (from ``dancenow pose``); default: detect poses now.
+        size: ``(width, height)`` of the training frames, multiples of 32.
+        val_fraction: the last ``val_fraction`` of the frames (contiguous) form the validation
+            split, in [0, 0.9].
+        full_frame: keep the whole frame (padded with black to the aspect ratio) instead of a
+            crop around the person.
+        workers: pose-detection processes (only without ``poses``).
+        progress: show progress bars.
+
+    Returns:
+        ``output`` as a Path.
+
+    Raises:
+        InputError: bad options, a bad video or pose file, a pose file of another video, no
+            person in any frame, too few frames, not enough disk space.
+    """
+    width, height = _check_options(size, val_fraction, workers)
+    video, output = Path(video), Path(output)
+    _check_output(output)
+    info = probe(video)
+    if poses is not None:
+        poses_path = Path(poses)
+        seq = _load_poses(poses_path, video, info.width, info.height)
+    else:
+        poses_path = video
+        seq = detect_video(video, workers=workers, progress=progress)
+    detected = seq.detected(BODY)
+    if not detected.any():
+        raise InputError(poses_path, "no person detected in any frame")
+    num_frames = len(seq)
+    num_val = round(num_frames * val_fraction)
+    num_train = num_frames - num_val
+    if num_train < 2:
+        raise InputError(video, f"too short: {num_frames} frames leave {num_train} for training (need 2)")
+
+    aspect = width / height
+    if full_frame:
+        window = cropping.full_frame_window((info.width, info.height), aspect)
+        border = "black"
+    else:
+        window = cropping.person_window(seq.keypoints, (info.width, info.height), aspect)
+        border = "replicate"
+    scale = height / (window[3] - window[1])
+    log.info("crop window %s (source pixels), scale %.3f", window, scale)
+    if scale > 1.5:
+        log.warning(
+            "the crop is %d px high in the source but %d px in training frames: frames will be blurry; "
+            "a smaller --size suits this video better",
+            window[3] - window[1],
+            height,
+        )
+    keypoints = cropping.transform_keypoints(seq.keypoints, window, (width, height))
+    face_size = cropping.face_size_for(height, width)
+    faces = cropping.face_boxes(keypoints, height, width, face_size)
+    _check_disk(output, num_frames * height * width * 3)
+
+    meta = {
+        "version": DATASET_VERSION,
+        "source_video": str(video.resolve()),
+        "source_size": [info.width, info.height],
+        "fps": float(info.fps if info.fps > 0 else seq.fps),
+        "num_frames": num_frames,
+        "size": [width, height],
+        "crop": [float(v) for v in window],
+        "full_frame": bool(full_frame),
+        "face_size": int(face_size),
+        "splits": {"train": [0, num_train], "val": [num_train, num_frames]},
+        "detector": seq.detector,
+        "body_detected_fraction": float(detected.mean()),
+    }
+    with atomic_dir(output) as tmp:
+        _write_frames(video, tmp / "frames.npy", window, (width, height), num_frames, border, progress)
+        np.save(tmp / "keypoints.npy", keypoints.astype(np.float32))
+        np.save(tmp / "faces.npy", faces.astype(np.int32))
+        save_poses(tmp / "poses.npz", seq)
+        # dataset.json last: its presence marks a complete folder even if the rename were undone.
+        (tmp / "dataset.json").write_text(json.dumps(meta, indent=2) + "\n")
+    log.info(
+        "prepared %s: %d frames at %dx%d (train %d, val %d)", output, num_frames, width, height, num_train, num_val
+    )
+    return output
+
