@@ -165,6 +165,176 @@ def _read_openpose(args):
     return poses if args.no_cleanup else clean(poses)
 
 
+# --- prepare ---------------------------------------------------------------------------------
+def _size(text: str) -> tuple[int, int]:
+    """``256`` (square) or ``WIDTHxHEIGHT``."""
+    try:
+        if "x" in text.lower():
+            w, h = (int(v) for v in text.lower().split("x"))
+        else:
+            w = h = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected PIXELS or WIDTHxHEIGHT, got {text!r}") from None
+    if w < 32 or h < 32 or w % 32 or h % 32:
+        raise argparse.ArgumentTypeError(f"sides must be multiples of 32 (at least 32), got {w}x{h}")
+    return w, h
+
+
+def _add_prepare(sub) -> None:
+    p = sub.add_parser(
+        "prepare",
+        help="turn a target video into a training dataset",
+        description="Detect (or load) the target's poses, choose one crop window around everywhere the person\n"
+        "goes, store frames at training size, compute face boxes and split off the last frames for validation.",
+        epilog="examples:\n  dancenow prepare target.mp4 -o target_ds\n"
+        "  dancenow prepare target.mp4 -o target_ds --poses target_poses.npz --size 512x256\n"
+        "  dancenow prepare target.mp4 -o target_ds --full-frame --val-fraction 0.1",
+        formatter_class=_formatter,
+    )
+    p.add_argument("video", type=Path, help="video of the target person (a few minutes is best)")
+    p.add_argument("-o", "--output", type=Path, required=True, help="dataset folder to write")
+    p.add_argument("--poses", type=Path, help="pose file from `dancenow pose` (default: detect now)")
+    p.add_argument(
+        "--size",
+        type=_size,
+        default=(256, 256),
+        metavar="PIXELS",
+        help="training frame size: PIXELS (square) or WIDTHxHEIGHT, multiples of 32 (default 256)",
+    )
+    p.add_argument("--val-fraction", type=float, default=0.2, help="last fraction held out (default 0.2)")
+    p.add_argument(
+        "--full-frame", action="store_true", help="keep the whole frame instead of cropping to the person"
+    )
+    p.add_argument("--workers", type=_positive_int, default=1, help="pose worker processes (default 1)")
+    p.set_defaults(func=cmd_prepare)
+
+
+def cmd_prepare(args) -> None:
+    from dancenow.data.prepare import prepare_dataset
+
+    if not 0.0 <= args.val_fraction <= 0.9:
+        raise InputError(None, f"--val-fraction must be in [0, 0.9], got {args.val_fraction}")
+    out = prepare_dataset(
+        args.video,
+        args.output,
+        poses=args.poses,
+        size=args.size,
+        val_fraction=args.val_fraction,
+        full_frame=args.full_frame,
+        workers=args.workers,
+    )
+    from dancenow.data.dataset import load_dataset_info
+
+    info = load_dataset_info(out)
+    print(
+        f"wrote {out}: {info.num_frames} frames at {info.width}x{info.height} "
+        f"(train {info.splits['train'][1] - info.splits['train'][0]}, val {info.splits['val'][1] - info.splits['val'][0]}), "
+        f"body found in {100 * info.body_detected_fraction:.1f}% of frames"
+    )
+
+
+# --- train -----------------------------------------------------------------------------------
+def _add_train(sub) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train the pose-to-image GAN on a dataset",
+        description="Train pix2pixHD with EDN's temporal smoothing, stage by stage (global -> local -> face).\n"
+        "Presets: tiny (tests), cpu (a useful model on a laptop CPU), paper (512x256 global, 1024x512 local).\n"
+        "Several GPUs: run the same command under `torchrun --nproc_per_node N -m dancenow train ...`.",
+        epilog="examples:\n  dancenow train target_ds -o runs/target --preset cpu --minutes 30\n"
+        "  dancenow train target_ds -o runs/target --resume\n"
+        "  dancenow train target_ds -o runs/target --preset paper --stage global\n"
+        "  torchrun --nproc_per_node 4 -m dancenow train target_ds -o runs/target --preset paper",
+        formatter_class=_formatter,
+    )
+    p.add_argument("dataset", type=Path, help="dataset folder from `dancenow prepare`")
+    p.add_argument("-o", "--output", type=Path, required=True, help="run folder to write")
+    p.add_argument(
+        "--preset",
+        choices=["tiny", "cpu", "paper"],
+        default="cpu",
+        help="model/schedule preset (default cpu)",
+    )
+    p.add_argument(
+        "--stage", choices=["global", "local", "face", "all"], default="all", help="stage(s) to train"
+    )
+    p.add_argument(
+        "--max-steps", type=_positive_int, help="steps per stage (the learning rate decays over them)"
+    )
+    p.add_argument(
+        "--minutes", type=float, help="wall-clock budget, shared by the stages in proportion to the schedule"
+    )
+    p.add_argument("--resume", action="store_true", help="continue the run in -o from its last checkpoint")
+    p.add_argument("--device", choices=["cpu", "cuda"], help="default: cuda when available")
+    p.add_argument(
+        "--precision", choices=["auto", "fp32", "bf16"], help="autocast precision (default from preset: auto)"
+    )
+    p.add_argument(
+        "--perceptual", choices=["auto", "vgg19", "effnet-lite0", "none"], help="perceptual-loss network"
+    )
+    p.add_argument("--vgg-weights", type=Path, help="torchvision vgg19-dcbb9e9d.pth for --perceptual vgg19")
+    p.add_argument("--batch-size", type=_positive_int, help="frame pairs per step per process")
+    p.add_argument("--compile", action="store_true", help="torch.compile the networks")
+    p.add_argument("--channels-last", action="store_true", help="channels-last memory format")
+    p.add_argument("--seed", type=int, help="random seed (default 0)")
+    p.set_defaults(func=cmd_train)
+
+
+def cmd_train(args) -> None:
+    from dancenow.training.run import train_run
+
+    if args.minutes is not None and not 0 < args.minutes <= 100_000:
+        raise InputError(None, f"--minutes must be positive, got {args.minutes}")
+    overrides: dict = {}
+    if args.precision:
+        overrides["precision"] = args.precision
+    if args.perceptual or args.vgg_weights:
+        overrides["loss"] = {
+            k: v
+            for k, v in (
+                ("perceptual", args.perceptual),
+                ("vgg_weights", str(args.vgg_weights) if args.vgg_weights else None),
+            )
+            if v is not None
+        }
+    if args.batch_size:
+        overrides["optim"] = {"batch_size": args.batch_size}
+    if args.compile:
+        overrides["compile"] = True
+    if args.channels_last:
+        overrides["channels_last"] = True
+    if args.seed is not None:
+        overrides["seed"] = args.seed
+    if args.resume and overrides:
+        raise InputError(
+            args.output, "--resume continues with the run's saved config; drop the other model options"
+        )
+    from dancenow.training.trainer import NonFiniteLoss, TrainingInterrupted
+
+    try:
+        done = train_run(
+            args.dataset,
+            args.output,
+            preset=args.preset,
+            stage=args.stage,
+            max_steps=args.max_steps,
+            minutes=args.minutes,
+            resume=args.resume,
+            device=args.device,
+            overrides=overrides,
+        )
+    except TrainingInterrupted as e:
+        print(
+            f"dancenow: {e}; continue with: dancenow train {args.dataset} -o {args.output} --resume",
+            file=sys.stderr,
+        )
+        raise SystemExit(130) from None
+    except NonFiniteLoss as e:
+        print(f"dancenow: error: {e}; the last checkpoint in {args.output} is intact", file=sys.stderr)
+        raise SystemExit(1) from None
+    print(f"trained {', '.join(done) or 'nothing new'} -> {args.output}")
+
+
 # --- demo ------------------------------------------------------------------------------------
 def _add_demo(sub) -> None:
     p = sub.add_parser(
@@ -247,6 +417,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     _add_pose(sub)
+    _add_prepare(sub)
+    _add_train(sub)
     _add_demo(sub)
     _add_env(sub)
     return parser

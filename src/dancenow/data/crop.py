@@ -58,7 +58,9 @@ SPIKE_WINDOW = 5  # running-median length (frames): glitches of <= 2 frames are 
 MIN_CROP = 16  # smallest crop side in source pixels (a lone keypoint must not give a 1 px crop)
 
 # Head points: nose, eyes, ears (BODY_25) and the whole face.
-_HEAD = np.r_[[B["nose"], B["right_eye"], B["left_eye"], B["right_ear"], B["left_ear"]], FACE.start : FACE.stop]
+_HEAD = np.r_[
+    [B["nose"], B["right_eye"], B["left_eye"], B["right_ear"], B["left_ear"]], FACE.start : FACE.stop
+]
 # Without any nose-to-neck distance in the whole video, assume this fraction of the box height.
 _UNIT_PER_BOX_HEIGHT = 0.13
 
@@ -72,6 +74,14 @@ def _check(keypoints: np.ndarray) -> np.ndarray:
     if keypoints.ndim != 3 or keypoints.shape[1:] != (NUM_KEYPOINTS, 3):
         raise ValueError(f"keypoints must be (T, {NUM_KEYPOINTS}, 3), got {keypoints.shape}")
     return keypoints
+
+
+@contextlib.contextmanager
+def _quiet_nan():
+    """Silence numpy's 'All-NaN slice' warning: frames without any keypoint are expected."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        yield
 
 
 def head_units(keypoints: np.ndarray) -> np.ndarray:
@@ -94,14 +104,6 @@ def head_units(keypoints: np.ndarray) -> np.ndarray:
         heights = heights[np.isfinite(heights)]
         fallback = _UNIT_PER_BOX_HEIGHT * float(np.median(heights)) if heights.size else 0.0
     return np.where(ok, unit, fallback)
-
-
-@contextlib.contextmanager
-def _quiet_nan():
-    """Silence numpy's 'All-NaN slice' warning: frames without any keypoint are expected."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        yield
 
 
 def person_boxes(keypoints: np.ndarray) -> np.ndarray:
@@ -200,9 +202,7 @@ def person_window(
     kp = _check(keypoints)
     present = _present(kp)
     wx0, wy0, wx1, wy1 = window
-    outside = present & (
-        (kp[..., 0] < wx0) | (kp[..., 0] >= wx1) | (kp[..., 1] < wy0) | (kp[..., 1] >= wy1)
-    )
+    outside = present & ((kp[..., 0] < wx0) | (kp[..., 0] >= wx1) | (kp[..., 1] < wy0) | (kp[..., 1] >= wy1))
     cut = int(outside.any(axis=1).sum())
     if cut:
         log.warning(
@@ -330,4 +330,3 @@ def face_boxes(keypoints: np.ndarray, height: int, width: int, face_size: int) -
     x0 = np.clip(np.round(centre[:, 0] - face_size / 2), 0, width - face_size)
     y0 = np.clip(np.round(centre[:, 1] - face_size / 2), 0, height - face_size)
     return np.stack([x0, y0, x0 + face_size, y0 + face_size], axis=1).astype(np.int32)
-

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dancenow.data import DATASET_VERSION
 from dancenow.data import crop as cropping
 from dancenow.errors import InputError
 from dancenow.pose.extract import detect_video
@@ -34,9 +35,8 @@ from dancenow.video import frame_times, iter_frames, probe
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DATASET_VERSION", "prepare_dataset"]
+__all__ = ["DATASET_VERSION", "prepare_dataset"]  # DATASET_VERSION re-exported from dancenow.data
 
-DATASET_VERSION = 1
 MAX_VAL_FRACTION = 0.9
 
 
@@ -212,7 +212,12 @@ def prepare_dataset(
         # dataset.json last: its presence marks a complete folder even if the rename were undone.
         (tmp / "dataset.json").write_text(json.dumps(meta, indent=2) + "\n")
     log.info(
-        "prepared %s: %d frames at %dx%d (train %d, val %d)", output, num_frames, width, height, num_train, num_val
+        "prepared %s: %d frames at %dx%d (train %d, val %d)",
+        output,
+        num_frames,
+        width,
+        height,
+        num_train,
+        num_val,
     )
     return output
-

@@ -1,0 +1,427 @@
+"""Reading a dataset folder (written by :func:`~dancenow.data.prepare.prepare_dataset`) for training.
+
+- :func:`load_dataset_info` checks the folder and parses ``dataset.json`` into a :class:`DatasetInfo`.
+- :class:`PairDataset` gives consecutive frame pairs ``(t-1, t)`` for temporal-smoothing training.
+- :class:`FrameDataset` gives single frames (evaluation, nearest-pose baseline).
+- :func:`label_from_keypoints` renders the generator's input; inference uses the same function,
+  so training and transfer labels are drawn identically.
+
+Tensors follow one convention: images and labels are ``(3, H, W)`` float32 in ``[-1, 1]``
+(RGB; a black label background is -1). Frames are read from the memory-mapped ``frames.npy``
+(no decoding), opened lazily in each process so DataLoader workers (fork or spawn) each get their
+own map. Labels are rendered on the fly from ``keypoints.npy``: ~5-7 ms per label on one core at
+any size (the renderer's per-limb Python work dominates, not pixels), so each process keeps the
+most recently rendered labels in a small LRU cache (``label_cache_mb``): a frame is the ``t`` of
+one pair and the ``t-1`` of the next, and a short split fits entirely after one epoch.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from dancenow.data import DATASET_VERSION
+from dancenow.errors import InputError
+from dancenow.pose.layout import NUM_KEYPOINTS
+from dancenow.pose.render import line_widths, render_pose
+
+__all__ = [
+    "SPLITS",
+    "DatasetInfo",
+    "FrameDataset",
+    "PairDataset",
+    "image_to_tensor",
+    "label_from_keypoints",
+    "load_dataset_info",
+    "render_label",
+    "tensor_to_image",
+]
+
+SPLITS = ("train", "val", "all")
+_AGAIN = "run `dancenow prepare` again"
+
+
+# --------------------------------------------------------------------------- tensors
+
+
+def image_to_tensor(image: np.ndarray) -> torch.Tensor:
+    """``(H, W, 3)`` uint8 RGB -> ``(3, H, W)`` float32 in ``[-1, 1]`` (0 -> -1, 255 -> 1)."""
+    # np.array copies: memory-mapped frames are read-only, and torch wants writable memory.
+    t = torch.from_numpy(np.array(image, dtype=np.uint8, copy=True)).permute(2, 0, 1)
+    return t.float().div_(127.5).sub_(1.0)
+
+
+def tensor_to_image(tensor: torch.Tensor) -> np.ndarray:
+    """``(3, H, W)`` float in ``[-1, 1]`` -> ``(H, W, 3)`` uint8 RGB (clamped, rounded)."""
+    t = ((tensor.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    return t.permute(1, 2, 0).contiguous().numpy()
+
+
+def render_label(keypoints: np.ndarray, height: int, width: int, *, line_scale: float = 1.0) -> np.ndarray:
+    """The stick figure of ``(137, 3)`` ``keypoints`` (label-image pixels) as ``(H, W, 3)`` uint8.
+
+    ``line_scale`` multiplies the default line widths (which grow with ``height``).
+    """
+    if not (line_scale > 0 and math.isfinite(line_scale)):
+        raise ValueError(f"line_scale must be a positive number, got {line_scale}")
+    line_width = None if line_scale == 1.0 else max(1, round(line_widths(height)[0] * line_scale))
+    return render_pose(keypoints, height, width, line_width=line_width)
+
+
+def label_from_keypoints(
+    keypoints: np.ndarray, height: int, width: int, *, line_scale: float = 1.0
+) -> torch.Tensor:
+    """The generator's label for one pose: ``(3, height, width)`` float32 in ``[-1, 1]``.
+
+    Args:
+        keypoints: ``(137, 3)`` (x, y, confidence) in pixels of the label image (confidence 0 = missing).
+        height, width: label size.
+        line_scale: multiplies the default line widths.
+    """
+    return image_to_tensor(render_label(keypoints, height, width, line_scale=line_scale))
+
+
+# --------------------------------------------------------------------------- dataset.json
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """A dataset folder's ``dataset.json``, checked. Frame sizes are ``(width, height)``."""
+
+    root: Path  # the dataset folder
+    version: int  # format version (1)
+    source_video: Path  # absolute path of the video the frames came from (may have moved since)
+    source_size: tuple[int, int]  # source (W, H) pixels
+    fps: float  # source frame rate
+    num_frames: int  # T: frames in frames.npy, keypoints.npy, faces.npy
+    size: tuple[int, int]  # training (w, h) pixels
+    crop: tuple[float, float, float, float]  # (x0, y0, x1, y1) source pixels; may exceed the frame
+    full_frame: bool  # True: the whole frame letterboxed instead of a crop around the person
+    face_size: int  # side of the square face boxes (training pixels)
+    splits: Mapping[str, tuple[int, int]]  # "train"/"val" -> [start, stop) frame indices
+    detector: str  # pose detector that made the keypoints
+    body_detected_fraction: float  # frames with any body keypoint / T
+
+    @property
+    def width(self) -> int:
+        return self.size[0]
+
+    @property
+    def height(self) -> int:
+        return self.size[1]
+
+    @property
+    def scale(self) -> float:
+        """Training pixels per source pixel (the same along x and y to within half a pixel)."""
+        return self.size[1] / (self.crop[3] - self.crop[1])
+
+    def split_range(self, split: str) -> tuple[int, int]:
+        """``[start, stop)`` frame indices of ``"train"``, ``"val"`` or ``"all"``."""
+        if split == "all":
+            return 0, self.num_frames
+        if split not in self.splits:
+            raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+        return self.splits[split]
+
+
+def _fail(path: Path, problem: str) -> InputError:
+    return InputError(path, f"{problem}; {_AGAIN}")
+
+
+def _get(meta: dict, key: str, path: Path, kind, check=None, what: str = ""):
+    """``meta[key]`` converted by ``kind``; InputError when missing, mistyped or failing ``check``."""
+    if key not in meta:
+        raise _fail(path, f"missing field {key!r}")
+    value = meta[key]
+    ok = True
+    if kind is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif kind is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        value = float(value) if ok else value
+    elif kind is bool or kind is str:
+        ok = isinstance(value, kind)
+    if not ok or (check is not None and not check(value)):
+        raise _fail(path, f"bad field {key!r} = {value!r}" + (f" (expected {what})" if what else ""))
+    return value
+
+
+def _int_list(meta: dict, key: str, path: Path, n: int, check, what: str) -> tuple[int, ...]:
+    value = meta.get(key)
+    good = (
+        isinstance(value, list)
+        and len(value) == n
+        and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+        and check(value)
+    )
+    if not good:
+        raise _fail(path, f"bad field {key!r} = {value!r} (expected {what})")
+    return tuple(value)
+
+
+def _npy_header(path: Path) -> tuple[tuple[int, ...], np.dtype, int]:
+    """``(shape, dtype, data offset)`` of an .npy file, read without loading it."""
+    with open(path, "rb") as f:
+        version = np.lib.format.read_magic(f)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+        elif version == (2, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+        else:
+            raise ValueError(f"unsupported .npy version {version}")
+        if fortran:
+            raise ValueError("Fortran-ordered array")
+        return shape, dtype, f.tell()
+
+
+def _check_array(path: Path, shape: tuple[int, ...], dtypes: tuple[type, ...]) -> None:
+    """InputError unless ``path`` is a complete .npy of ``shape`` and one of ``dtypes``."""
+    if not path.is_file():
+        raise _fail(path, "missing")
+    try:
+        got_shape, dtype, offset = _npy_header(path)
+    except (OSError, ValueError) as err:
+        raise _fail(path, f"not a readable .npy file ({err})") from None
+    if got_shape != shape or not any(dtype == np.dtype(d) for d in dtypes):
+        raise _fail(path, f"holds {dtype} {got_shape}, expected {np.dtype(dtypes[0])} {shape}")
+    needed = offset + math.prod(shape) * dtype.itemsize
+    if path.stat().st_size < needed:
+        raise _fail(path, f"truncated ({path.stat().st_size} of {needed} bytes)")
+
+
+def load_dataset_info(root: str | Path) -> DatasetInfo:
+    """Parse and check ``root/dataset.json`` and the arrays next to it.
+
+    Raises:
+        InputError: the folder is missing or not a dataset, ``dataset.json`` is unreadable or has
+            a bad field, or ``frames.npy`` / ``keypoints.npy`` / ``faces.npy`` is missing,
+            truncated or of the wrong shape. The message names the file and ends with what to do.
+    """
+    root = Path(root)
+    if not root.exists():
+        raise InputError(root, "no such dataset folder; run `dancenow prepare` to make one")
+    if not root.is_dir():
+        raise InputError(root, "is a file, not a dataset folder; run `dancenow prepare` to make one")
+    path = root / "dataset.json"
+    if not path.is_file():
+        problem = "empty folder" if not any(root.iterdir()) else "no dataset.json"
+        raise _fail(root, f"not a dataset folder ({problem})")
+    try:
+        meta = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError) as err:
+        raise _fail(path, f"unreadable ({err})") from None
+    except json.JSONDecodeError as err:
+        raise _fail(path, f"not valid JSON ({err.msg}, line {err.lineno})") from None
+    if not isinstance(meta, dict):
+        raise _fail(path, "not a JSON object")
+
+    version = _get(meta, "version", path, int)
+    if version != DATASET_VERSION:
+        raise _fail(path, f"dataset format version {version}, this dancenow reads {DATASET_VERSION}")
+    positive = "two positive integers"
+    source_size = _int_list(meta, "source_size", path, 2, lambda v: min(v) > 0, positive)
+    size = _int_list(
+        meta, "size", path, 2, lambda v: min(v) > 0 and v[0] % 32 == 0 and v[1] % 32 == 0, "multiples of 32"
+    )
+    num_frames = _get(meta, "num_frames", path, int, lambda v: v >= 1, "at least 1")
+    crop = meta.get("crop")
+    crop_ok = (
+        isinstance(crop, list)
+        and len(crop) == 4
+        and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in crop)
+        and crop[2] > crop[0]
+        and crop[3] > crop[1]
+    )
+    if not crop_ok:
+        raise _fail(path, f"bad field 'crop' = {crop!r} (expected [x0, y0, x1, y1] with x1 > x0, y1 > y0)")
+    face_size = _get(meta, "face_size", path, int, lambda v: 1 <= v <= min(size), f"1..{min(size)} pixels")
+    splits = meta.get("splits")
+    parsed: dict[str, tuple[int, int]] = {}
+    if not isinstance(splits, dict) or set(splits) != {"train", "val"}:
+        raise _fail(path, f"bad field 'splits' = {splits!r} (expected train and val)")
+    for name in ("train", "val"):
+        parsed[name] = _int_list(
+            splits,
+            name,
+            path,
+            2,
+            lambda v: 0 <= v[0] <= v[1] <= num_frames,
+            f"[start, stop] within 0..{num_frames}",
+        )
+    info = DatasetInfo(
+        root=root,
+        version=version,
+        source_video=Path(_get(meta, "source_video", path, str)),
+        source_size=source_size,
+        fps=_get(meta, "fps", path, float, lambda v: v > 0, "positive"),
+        num_frames=num_frames,
+        size=size,
+        crop=tuple(float(v) for v in crop),
+        full_frame=_get(meta, "full_frame", path, bool),
+        face_size=face_size,
+        splits=parsed,
+        detector=_get(meta, "detector", path, str),
+        body_detected_fraction=_get(
+            meta, "body_detected_fraction", path, float, lambda v: 0 <= v <= 1, "0..1"
+        ),
+    )
+    w, h = size
+    _check_array(root / "frames.npy", (num_frames, h, w, 3), (np.uint8,))
+    _check_array(root / "keypoints.npy", (num_frames, NUM_KEYPOINTS, 3), (np.float32,))
+    _check_array(root / "faces.npy", (num_frames, 4), (np.int32, np.int64))
+    return info
+
+
+# --------------------------------------------------------------------------- datasets
+
+
+class _LabelCache:
+    """Least-recently-used rendered labels, ``(H, W, 3)`` uint8 each, within a byte budget."""
+
+    def __init__(self, budget_bytes: int):
+        self.budget = max(0, int(budget_bytes))
+        self.items: OrderedDict[int, np.ndarray] = OrderedDict()
+        self.bytes = 0
+
+    def get(self, key: int) -> np.ndarray | None:
+        value = self.items.get(key)
+        if value is not None:
+            self.items.move_to_end(key)
+        return value
+
+    def put(self, key: int, value: np.ndarray) -> None:
+        if value.nbytes > self.budget or key in self.items:
+            return
+        self.items[key] = value
+        self.bytes += value.nbytes
+        while self.bytes > self.budget:
+            _, old = self.items.popitem(last=False)
+            self.bytes -= old.nbytes
+
+    def clear(self) -> None:
+        self.items.clear()
+        self.bytes = 0
+
+
+class _SplitData(Dataset):
+    """Frames ``[start, stop)`` of one split: lazily memory-mapped images, rendered labels, face boxes."""
+
+    def __init__(
+        self, root: str | Path, split: str = "train", *, line_scale: float = 1.0, label_cache_mb: float = 128
+    ):
+        if split not in SPLITS:
+            raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+        if not (line_scale > 0 and math.isfinite(line_scale)):
+            raise ValueError(f"line_scale must be a positive number, got {line_scale}")
+        self.info = load_dataset_info(root)
+        self.root = self.info.root
+        self.split = split
+        self.start, self.stop = self.info.split_range(split)
+        self.line_scale = float(line_scale)
+        # Small (T x 1.6 KB and T x 16 B): loaded whole; each worker gets a copy.
+        self.keypoints = np.load(self.root / "keypoints.npy", allow_pickle=False)  # (T, 137, 3) float32
+        self.faces = np.load(self.root / "faces.npy", allow_pickle=False).astype(np.int64)  # (T, 4)
+        self._labels = _LabelCache(label_cache_mb * 2**20)
+        self._frames: np.ndarray | None = None
+        self._frames_pid: int | None = None
+
+    def __getstate__(self) -> dict:
+        # Spawned workers receive the dataset pickled: send neither the map nor the cached labels.
+        state = self.__dict__.copy()
+        state["_frames"] = None
+        state["_frames_pid"] = None
+        state["_labels"] = _LabelCache(self._labels.budget)
+        return state
+
+    @property
+    def frames(self) -> np.ndarray:
+        """``(T, H, W, 3)`` uint8 memory map of all frames (every split), opened once per process."""
+        if self._frames is None or self._frames_pid != os.getpid():
+            self._frames = np.load(self.root / "frames.npy", mmap_mode="r")
+            self._frames_pid = os.getpid()
+        return self._frames
+
+    def image(self, t: int) -> torch.Tensor:
+        """Frame ``t`` as ``(3, H, W)`` float32 in ``[-1, 1]``."""
+        return image_to_tensor(self.frames[t])
+
+    def label(self, t: int) -> torch.Tensor:
+        """The stick figure of frame ``t`` as ``(3, H, W)`` float32 in ``[-1, 1]``."""
+        drawn = self._labels.get(t)
+        if drawn is None:
+            drawn = render_label(
+                self.keypoints[t], self.info.height, self.info.width, line_scale=self.line_scale
+            )
+            self._labels.put(t, drawn)
+        return image_to_tensor(drawn)
+
+    def face_box(self, t: int) -> torch.Tensor:
+        """``(4,)`` int64 ``(x0, y0, x1, y1)`` face box of frame ``t`` (training pixels)."""
+        return torch.from_numpy(self.faces[t].copy())
+
+    def _frame_index(self, i: int, length: int, first: int) -> int:
+        if not -length <= i < length:
+            raise IndexError(f"index {i} out of range for {length} items")
+        return first + (i % length)
+
+
+class PairDataset(_SplitData):
+    """Consecutive frame pairs ``(t-1, t)`` inside one split, for training with temporal smoothing.
+
+    Item ``i`` is the pair ending at frame ``t = start + 1 + i``; a dict of
+
+    - ``"label_prev"``, ``"label"``: ``(3, H, W)`` float32 in ``[-1, 1]``, stick figures of t-1 and t
+    - ``"image_prev"``, ``"image"``: ``(3, H, W)`` float32 in ``[-1, 1]``, the real frames
+    - ``"face_box"``: ``(4,)`` int64 ``(x0, y0, x1, y1)`` of frame t
+    - ``"index"``: int64 scalar, t (an index into the whole dataset, not the split)
+
+    Args:
+        root: dataset folder.
+        split: ``"train"``, ``"val"`` or ``"all"``.
+        line_scale: multiplies the stick figure's default line widths.
+        label_cache_mb: per-process memory for rendered labels (0 disables the cache).
+    """
+
+    def __len__(self) -> int:
+        return max(0, self.stop - self.start - 1)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        t = self._frame_index(i, len(self), self.start + 1)
+        return {
+            "label_prev": self.label(t - 1),
+            "label": self.label(t),
+            "image_prev": self.image(t - 1),
+            "image": self.image(t),
+            "face_box": self.face_box(t),
+            "index": torch.tensor(t, dtype=torch.int64),
+        }
+
+
+class FrameDataset(_SplitData):
+    """Single frames of one split (evaluation, inference on the dataset's own poses).
+
+    Item ``i`` is frame ``t = start + i``: ``"label"``, ``"image"`` (``(3, H, W)`` float32 in
+    ``[-1, 1]``), ``"face_box"`` (``(4,)`` int64) and ``"index"`` (int64 scalar, t).
+    Arguments as for :class:`PairDataset`.
+    """
+
+    def __len__(self) -> int:
+        return self.stop - self.start
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        t = self._frame_index(i, len(self), self.start)
+        return {
+            "label": self.label(t),
+            "image": self.image(t),
+            "face_box": self.face_box(t),
+            "index": torch.tensor(t, dtype=torch.int64),
+        }

@@ -1,0 +1,1 @@
+"""Inference: load a trained run, generate frames with temporal feedback, transfer a dance."""

@@ -1,0 +1,1 @@
+"""Losses: adversarial (LSGAN), discriminator feature matching, perceptual."""

@@ -1,0 +1,1 @@
+"""Training: configuration, the explicit GAN training loop, checkpoints, distributed helpers."""

@@ -1,0 +1,84 @@
+"""The run folder: ``config.json``, safetensors weights, ``checkpoint/`` for resuming.
+
+Layout::
+
+    RUN/config.json                   everything needed to rebuild the networks (TrainConfig + data facts)
+    RUN/global_generator.safetensors  body generator (global part)
+    RUN/local_enhancer.safetensors    local enhancer's own weights (when the model has one)
+    RUN/face_generator.safetensors    face residual generator (after the face stage)
+    RUN/checkpoint/                   resume state: the weights above + discriminators.safetensors
+                                      + training_state.pt (optimizers, step, RNG; weights_only=True)
+
+Every file is written to a temporary name and renamed; ``checkpoint/`` is replaced as a whole,
+so an interruption at any moment leaves the previous complete checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from dancenow.errors import InputError
+from dancenow.utils.atomic import atomic_dir, atomic_path
+
+WEIGHT_FILES = ("global_generator", "local_enhancer", "face_generator")
+
+
+def save_weights(path: Path, state: dict[str, torch.Tensor]) -> None:
+    with atomic_path(path) as tmp:
+        save_file({k: v.detach().contiguous().cpu() for k, v in state.items()}, str(tmp))
+
+
+def load_weights(path: Path) -> dict[str, torch.Tensor]:
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise InputError(path, f"not a readable safetensors file ({e})") from None
+
+
+def load_into(module: nn.Module, path: Path) -> None:
+    """Load safetensors weights into ``module``; any mismatch is an :class:`InputError` naming the file."""
+    state = load_weights(path)
+    try:
+        module.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        first = str(e).strip().splitlines()
+        detail = " ".join(line.strip() for line in first[:3])
+        raise InputError(path, f"weights do not match config.json ({detail[:300]})") from None
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
+
+
+def save_checkpoint(run: Path, weights: dict[str, dict[str, torch.Tensor]], state: dict[str, Any]) -> None:
+    """Replace ``run/checkpoint`` with ``weights`` (name -> state dict) and ``state`` as a whole."""
+    with atomic_dir(run / "checkpoint") as tmp:
+        for name, sd in weights.items():
+            save_file(
+                {k: v.detach().contiguous().cpu() for k, v in sd.items()}, str(tmp / f"{name}.safetensors")
+            )
+        torch.save(state, tmp / "training_state.pt")
+
+
+def load_checkpoint(run: Path) -> tuple[dict[str, dict[str, torch.Tensor]], dict[str, Any]]:
+    """Read ``run/checkpoint``: (weights by name, training state); unpickling is restricted to tensors."""
+    folder = run / "checkpoint"
+    state_path = folder / "training_state.pt"
+    if not state_path.is_file():
+        raise InputError(run, "no checkpoint to resume from (checkpoint/training_state.pt is missing)")
+    try:
+        state = torch.load(state_path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - any unpickling failure means an unusable file
+        raise InputError(
+            state_path, f"cannot be loaded safely ({e.__class__.__name__}: {str(e)[:200]})"
+        ) from None
+    weights = {p.stem: load_weights(p) for p in sorted(folder.glob("*.safetensors"))}
+    return weights, state

@@ -1,0 +1,284 @@
+"""Typed configuration: the one place defaults live.
+
+Defaults are the paper's (pix2pixHD + EDN) where the paper is clear. Presets
+(``presets/*.json``) override a few fields; the resolved config is saved as the run
+folder's ``config.json`` and is all that is needed to rebuild the networks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import asdict, dataclass, field, fields
+from importlib import resources
+from typing import Any
+
+STAGES = ("global", "local", "face")
+PRESETS = ("tiny", "cpu", "paper")
+
+
+@dataclass
+class ModelConfig:
+    """Network shapes (pix2pixHD defaults)."""
+
+    label_channels: int = 3
+    """Channels of the stick-figure label image (RGB)."""
+    temporal: bool = True
+    """EDN temporal smoothing: G also sees its previous output; a temporal D judges frame pairs."""
+    ngf: int = 64
+    """Global generator: filters of the first layer (doubled per downsampling)."""
+    n_down: int = 4
+    """Global generator: stride-2 convolutions (input sides must be multiples of 2**n_down)."""
+    n_blocks: int = 9
+    """Global generator: residual blocks."""
+    local: bool = False
+    """Add pix2pixHD's local enhancer (doubles resolution; the global stage trains at half size)."""
+    local_ngf: int = 32
+    """Local enhancer filters; must be ngf / 2."""
+    local_blocks: int = 3
+    """Local enhancer residual blocks."""
+    ndf: int = 64
+    """Discriminators: filters of the first layer."""
+    d_layers: int = 3
+    """Discriminators: stride-2 layers per PatchGAN."""
+    d_scales: int = 2
+    """Discriminators: number of scales of the multi-scale PatchGAN."""
+    face: bool = True
+    """Train EDN's face GAN (a residual generator and a discriminator on the face crop)."""
+    face_ngf: int = 32
+    face_down: int = 2
+    face_blocks: int = 5
+    face_ndf: int = 64
+    face_d_layers: int = 3
+    norm: str = "instance"
+    """Normalization in G and D: instance | batch | none."""
+
+    def __post_init__(self):
+        _check(
+            self.norm in ("instance", "batch", "none"),
+            f"model.norm must be instance|batch|none, got {self.norm!r}",
+        )
+        for name in (
+            "label_channels",
+            "ngf",
+            "n_blocks",
+            "local_ngf",
+            "ndf",
+            "d_layers",
+            "d_scales",
+            "face_ngf",
+            "face_ndf",
+            "face_d_layers",
+        ):
+            _check(
+                1 <= getattr(self, name) <= 4096,
+                f"model.{name} must be in [1, 4096], got {getattr(self, name)}",
+            )
+        for name in ("n_down", "face_down"):
+            _check(
+                1 <= getattr(self, name) <= 6, f"model.{name} must be in [1, 6], got {getattr(self, name)}"
+            )
+        _check(
+            0 <= self.local_blocks <= 64 and 0 <= self.face_blocks <= 64, "model.*_blocks must be in [0, 64]"
+        )
+        if self.local:
+            _check(
+                self.ngf == 2 * self.local_ngf,
+                f"model.local_ngf must be ngf/2 = {self.ngf / 2}, got {self.local_ngf}",
+            )
+
+    @property
+    def generator_in_channels(self) -> int:
+        return self.label_channels + (3 if self.temporal else 0)
+
+    @property
+    def size_multiple(self) -> int:
+        """Training frame sides must be multiples of this."""
+        return 2 ** (self.n_down + (1 if self.local else 0))
+
+
+@dataclass
+class LossConfig:
+    """Loss weights (EDN: λ_FM = 10, λ_P = 10, VGG layer weights 1/32 … 1)."""
+
+    lambda_fm: float = 10.0
+    """Discriminator feature matching."""
+    lambda_perceptual: float = 10.0
+    """Perceptual loss."""
+    perceptual: str = "auto"
+    """Perceptual network: vgg19 | effnet-lite0 | none | auto (vgg19 if its weights are at hand, else effnet-lite0)."""
+    vgg_weights: str | None = None
+    """Path to torchvision's vgg19-dcbb9e9d.pth (else the torch hub cache is searched)."""
+    lambda_temporal: float = 1.0
+    """Weight of the temporal discriminator's GAN + feature-matching terms."""
+    lambda_face: float = 1.0
+    """Weight of the face GAN's losses (relative to its own GAN term)."""
+
+    def __post_init__(self):
+        _check(
+            self.perceptual in ("vgg19", "effnet-lite0", "none", "auto"),
+            f"loss.perceptual must be vgg19|effnet-lite0|none|auto, got {self.perceptual!r}",
+        )
+        for name in ("lambda_fm", "lambda_perceptual", "lambda_temporal", "lambda_face"):
+            _check(0 <= getattr(self, name) <= 1e4, f"loss.{name} must be in [0, 1e4]")
+
+
+@dataclass
+class OptimConfig:
+    """Adam with pix2pixHD's schedule: constant, then linear decay to 0 over the last ``decay_fraction``."""
+
+    lr: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    batch_size: int = 1
+    """Per process (per GPU)."""
+    epochs: dict[str, float] = field(default_factory=lambda: {"global": 5, "local": 30, "face": 5})
+    """The paper's schedule, in passes over the training frames, per stage."""
+    decay_fraction: float = 0.5
+    """Fraction of each stage spent linearly decaying the learning rate to 0."""
+    finetune_generator: bool = False
+    """Face stage: also fine-tune the body generator (EDN: optional)."""
+
+    def __post_init__(self):
+        _check(0 < self.lr <= 1, f"optim.lr must be in (0, 1], got {self.lr}")
+        _check(0 <= self.beta1 < 1 and 0 <= self.beta2 < 1, "optim.beta1/beta2 must be in [0, 1)")
+        _check(1 <= self.batch_size <= 1024, f"optim.batch_size must be in [1, 1024], got {self.batch_size}")
+        _check(0 <= self.decay_fraction <= 1, "optim.decay_fraction must be in [0, 1]")
+        _check(
+            isinstance(self.epochs, dict) and set(self.epochs) <= set(STAGES),
+            f"optim.epochs keys must be {STAGES}",
+        )
+        _check(
+            all(0 <= float(v) <= 1e4 for v in self.epochs.values()), "optim.epochs values must be in [0, 1e4]"
+        )
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run."""
+
+    preset: str = "paper"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    seed: int = 0
+    precision: str = "auto"
+    """fp32 | bf16 | auto (bf16 autocast where the device runs it fast, else fp32)."""
+    channels_last: bool = False
+    """Channels-last memory format (helps some GPUs; slowed eager CPU convolutions here)."""
+    compile: bool = False
+    """torch.compile the generator and discriminators."""
+    num_workers: int = 2
+    """DataLoader worker processes."""
+    log_every: int = 10
+    """Steps between metrics.jsonl / TensorBoard scalar records."""
+    sample_every: int = 200
+    """Steps between sample grids (label | generated | real)."""
+    checkpoint_every: int = 500
+    """Steps between checkpoints (also written at the end and on interruption)."""
+
+    def __post_init__(self):
+        if isinstance(self.model, dict):
+            self.model = _from_dict(ModelConfig, self.model, "model")
+        if isinstance(self.loss, dict):
+            self.loss = _from_dict(LossConfig, self.loss, "loss")
+        if isinstance(self.optim, dict):
+            self.optim = _from_dict(OptimConfig, self.optim, "optim")
+        _check(
+            self.precision in ("fp32", "bf16", "auto"),
+            f"precision must be fp32|bf16|auto, got {self.precision!r}",
+        )
+        _check(0 <= self.num_workers <= 64, "num_workers must be in [0, 64]")
+        for name in ("log_every", "sample_every", "checkpoint_every"):
+            _check(1 <= getattr(self, name) <= 10**9, f"{name} must be >= 1")
+        _check(isinstance(self.seed, int) and 0 <= self.seed < 2**63, "seed must be a non-negative int")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        """Build from a (possibly untrusted) dict: unknown keys and wrong types raise ``ValueError``."""
+        return _from_dict(cls, data, "config")
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+
+def load_preset(name: str) -> TrainConfig:
+    """The named preset (``tiny`` | ``cpu`` | ``paper``) applied over the defaults."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r} (choose from {', '.join(PRESETS)})")
+    overrides = json.loads(resources.files("dancenow.training").joinpath(f"presets/{name}.json").read_text())
+    return TrainConfig.from_dict(_merge(TrainConfig(preset=name).to_dict(), overrides))
+
+
+def _merge(base: dict, overrides: dict) -> dict:
+    out = dict(base)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict) and key != "epochs":
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise ValueError(message)
+
+
+_TYPES = {int: (int,), float: (int, float), bool: (bool,), str: (str,)}
+
+
+def _from_dict(cls, data: Any, where: str):
+    """Strictly build dataclass ``cls`` from ``data``: known keys only, checked types."""
+    _check(isinstance(data, dict), f"{where} must be an object, got {type(data).__name__}")
+    known = {f.name: f for f in fields(cls)}
+    unknown = set(data) - set(known)
+    _check(not unknown, f"{where}: unknown keys {sorted(unknown)}")
+    kwargs = {}
+    hints = {f.name: f.type for f in fields(cls)}
+    for name, value in data.items():
+        hint = hints[name]
+        sub = {"ModelConfig": ModelConfig, "LossConfig": LossConfig, "OptimConfig": OptimConfig}.get(
+            str(hint)
+        )
+        if sub is not None:
+            kwargs[name] = _from_dict(sub, value, f"{where}.{name}")
+            continue
+        kwargs[name] = _check_type(value, str(hint), f"{where}.{name}")
+    return cls(**kwargs)
+
+
+def _check_type(value: Any, hint: str, where: str) -> Any:
+    simple = {"int": int, "float": float, "bool": bool, "str": str}
+    if hint in simple:
+        t = simple[hint]
+        ok = isinstance(value, _TYPES[t]) and not (t in (int, float) and isinstance(value, bool))
+        _check(ok, f"{where} must be {hint}, got {type(value).__name__}")
+        return float(value) if t is float else value
+    if hint == "str | None":
+        _check(value is None or isinstance(value, str), f"{where} must be a string or null")
+        return value
+    if hint == "dict[str, float]":
+        _check(isinstance(value, dict), f"{where} must be an object")
+        for k, v in value.items():
+            _check(
+                isinstance(k, str) and isinstance(v, (int, float)) and not isinstance(v, bool),
+                f"{where}.{k} must be a number",
+            )
+        return {k: float(v) for k, v in value.items()}
+    raise TypeError(f"{where}: unsupported field type {hint}")  # a programming error, not bad input
+
+
+__all__ = [
+    "STAGES",
+    "PRESETS",
+    "ModelConfig",
+    "LossConfig",
+    "OptimConfig",
+    "TrainConfig",
+    "load_preset",
+    "dataclasses",
+]
