@@ -24,5 +24,9 @@ def _one_thread():
 def tiny_dataset(tmp_path_factory):
     root = tmp_path_factory.mktemp("tiny")
     keypoints = make_clip(root / "dancer.mp4", seconds=2, fps=15, size=(128, 128), seed=3)
-    save_poses(root / "dancer.npz", PoseSequence(keypoints, fps=15, width=128, height=128, detector="synthetic"))
-    return prepare_dataset(root / "dancer.mp4", root / "ds", poses=root / "dancer.npz", size=(64, 64), progress=False)
+    save_poses(
+        root / "dancer.npz", PoseSequence(keypoints, fps=15, width=128, height=128, detector="synthetic")
+    )
+    return prepare_dataset(
+        root / "dancer.mp4", root / "ds", poses=root / "dancer.npz", size=(64, 64), progress=False
+    )

@@ -76,15 +76,28 @@ def test_overfits_one_batch(tiny_dataset, tmp_path):
 
 def test_run_folder_and_safetensors_round_trip(tiny_dataset, tmp_path):
     run = tmp_path / "run"
-    assert train_run(tiny_dataset, run, preset="tiny", max_steps=2, progress=False) == ["global", "local", "face"]
-    for name in ("config.json", "global_generator.safetensors", "local_enhancer.safetensors",
-                 "face_generator.safetensors", "metrics.jsonl", "target_poses.npz",
-                 "checkpoint/training_state.pt", "checkpoint/discriminators.safetensors"):
+    assert train_run(tiny_dataset, run, preset="tiny", max_steps=2, progress=False) == [
+        "global",
+        "local",
+        "face",
+    ]
+    for name in (
+        "config.json",
+        "global_generator.safetensors",
+        "local_enhancer.safetensors",
+        "face_generator.safetensors",
+        "metrics.jsonl",
+        "target_poses.npz",
+        "checkpoint/training_state.pt",
+        "checkpoint/discriminators.safetensors",
+    ):
         assert (run / name).is_file(), name
     assert list((run / "tensorboard").glob("events.out.tfevents.*"))
     assert {p.name.split("_")[0] for p in (run / "samples").glob("*.png")} == {"global", "local", "face"}
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    assert {r["stage"] for r in records} == {"global", "local", "face"} and all("images_per_s" in r for r in records)
+    assert {r["stage"] for r in records} == {"global", "local", "face"} and all(
+        "images_per_s" in r for r in records
+    )
     state = torch.load(run / "checkpoint/training_state.pt", weights_only=True)
     assert state["completed"] == ["global", "local", "face"]
 
@@ -105,8 +118,15 @@ def test_resume_continues_exactly(tiny_dataset, tmp_path):
 
     train_run(tiny_dataset, tmp_path / "straight", preset="tiny", stage="global", max_steps=7, progress=False)
     with pytest.raises(TrainingInterrupted):
-        train_run(tiny_dataset, tmp_path / "resumed", preset="tiny", stage="global", max_steps=7, progress=False,
-                  stop_after=3)
+        train_run(
+            tiny_dataset,
+            tmp_path / "resumed",
+            preset="tiny",
+            stage="global",
+            max_steps=7,
+            progress=False,
+            stop_after=3,
+        )
     state = torch.load(tmp_path / "resumed/checkpoint/training_state.pt", weights_only=True)
     assert state["step"] == 3 and state["completed"] == []
     train_run(tiny_dataset, tmp_path / "resumed", stage="global", resume=True, progress=False)

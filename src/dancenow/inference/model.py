@@ -46,7 +46,11 @@ def load_model(run: str | Path, device: str | torch.device = "cpu") -> TrainedMo
     run = Path(run)
     cfg, doc = load_run_config(run)
     data = doc.get("data")
-    if not isinstance(data, dict) or not _valid_size(data.get("size")) or not isinstance(data.get("face_size"), int):
+    if (
+        not isinstance(data, dict)
+        or not _valid_size(data.get("size"))
+        or not isinstance(data.get("face_size"), int)
+    ):
         raise InputError(run / "config.json", "invalid config: 'data' must give size [w, h] and face_size")
     completed = doc.get("completed_stages", [])
     has_local = (run / "local_enhancer.safetensors").is_file()
@@ -62,7 +66,9 @@ def load_model(run: str | Path, device: str | torch.device = "cpu") -> TrainedMo
             if set(own) != set(g.local_state_dict()):
                 raise RuntimeError("unexpected or missing keys")
         except RuntimeError as e:
-            raise InputError(run / "local_enhancer.safetensors", f"weights do not match config.json ({e})") from None
+            raise InputError(
+                run / "local_enhancer.safetensors", f"weights do not match config.json ({e})"
+            ) from None
     else:
         load_into(g, global_path)
     face = None
@@ -76,4 +82,8 @@ def load_model(run: str | Path, device: str | torch.device = "cpu") -> TrainedMo
 
 
 def _valid_size(size) -> bool:
-    return isinstance(size, list) and len(size) == 2 and all(isinstance(v, int) and 16 <= v <= 16384 for v in size)
+    return (
+        isinstance(size, list)
+        and len(size) == 2
+        and all(isinstance(v, int) and 16 <= v <= 16384 for v in size)
+    )

@@ -32,30 +32,9 @@ VGG19_URL = f"https://download.pytorch.org/models/{VGG19_FILENAME}"
 VGG19_SHA256_PREFIX = "dcbb9e9d"
 DOWNLOAD_TIMEOUT_S = 20
 
-# VGG19 ("configuration E"): output channels of each 3×3 conv, "M" for a 2×2 max-pool.
-_CONFIG = (
-    64,
-    64,
-    "M",
-    128,
-    128,
-    "M",
-    256,
-    256,
-    256,
-    256,
-    "M",
-    512,
-    512,
-    512,
-    512,
-    "M",
-    512,
-    512,
-    512,
-    512,
-    "M",
-)
+# VGG19 ("configuration E"): (channels, number of 3×3 conv + ReLU pairs) per block; a 2×2 max-pool ends
+# each block.
+_BLOCKS = ((64, 2), (128, 2), (256, 4), (512, 4), (512, 4))
 # torchvision indices (into ``features``) of relu1_1, relu2_1, relu3_1, relu4_1, relu5_1: pix2pixHD's slices.
 FEATURE_LAYERS = (1, 6, 11, 20, 29)
 FEATURE_CHANNELS = (64, 128, 256, 512, 512)
@@ -72,12 +51,11 @@ class VGG19Trunk(nn.Sequential):
     def __init__(self):
         layers: list[nn.Module] = []
         channels = 3
-        for item in _CONFIG:
-            if item == "M":
-                layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
-            else:
-                layers += [nn.Conv2d(channels, item, kernel_size=3, padding=1), nn.ReLU()]
-                channels = item
+        for width, convs in _BLOCKS:
+            for _ in range(convs):
+                layers += [nn.Conv2d(channels, width, kernel_size=3, padding=1), nn.ReLU()]
+                channels = width
+            layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
         super().__init__(*layers)
 
     def forward(self, x: Tensor) -> list[Tensor]:

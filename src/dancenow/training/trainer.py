@@ -106,6 +106,26 @@ class EpochSampler(Sampler[int]):
         return self.per_rank - self.offset
 
 
+class PairGenerator(nn.Module):
+    """Both frames of a temporal pair in one ``forward``: DDP allows one forward per backward.
+
+    ``(label_prev, label)`` each ``(B, 3, H, W)`` -> ``(fake_prev, fake)``; the second frame is
+    conditioned on the first, not detached (EDN §3.3). Without temporal smoothing both frames
+    are generated independently.
+    """
+
+    def __init__(self, generator: nn.Module, temporal: bool):
+        super().__init__()
+        self.generator, self.temporal = generator, temporal
+
+    def forward(self, label_prev: torch.Tensor, label: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if not self.temporal:
+            return self.generator(label_prev), self.generator(label)
+        fake_prev = self.generator(torch.cat([label_prev, torch.zeros_like(label_prev)], 1))
+        fake = self.generator(torch.cat([label, fake_prev.to(label.dtype)], 1))
+        return fake_prev, fake
+
+
 @dataclass
 class StagePlan:
     """How long a stage runs: a fixed number of steps, or a wall-clock budget."""
@@ -395,11 +415,14 @@ class Trainer:
         return {k: float(all_reduce_mean(v.detach().float(), self.dist)) for k, v in losses.items()}
 
     def forward_pair(self, g: nn.Module, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
-        """``fake_{t-1} = G(label_{t-1}, 0)``, ``fake_t = G(label_t, fake_{t-1})`` (not detached, EDN §3.3)."""
+        """``fake_{t-1} = G(label_{t-1}, 0)``, ``fake_t = G(label_t, fake_{t-1})`` (not detached, EDN §3.3).
+
+        ``g`` is a :class:`PairGenerator` (possibly DDP-wrapped) or a bare generator.
+        """
+        if not isinstance(g, (PairGenerator, DDP)):
+            g = PairGenerator(g, self.cfg.model.temporal)
         with self.autocast():
-            fake_p = self.generate(g, batch["label_prev"], None)
-            fake = self.generate(g, batch["label"], fake_p)
-        return fake_p, fake
+            return g(batch["label_prev"], batch["label"])
 
     def d_step(self, batch: dict, fakes, d: nn.ModuleDict, opt_d) -> dict[str, torch.Tensor]:
         """Update the spatial and temporal discriminators on real pairs vs detached generated pairs."""
@@ -408,14 +431,29 @@ class Trainer:
         labels = torch.cat([lp, l])
         set_requires_grad(d, True)
         opt_d.zero_grad(set_to_none=True)
+        # Real and fake go through each D in one call (one forward per backward, as DDP requires;
+        # instance norm keeps the samples independent).
         with self.autocast():
-            s_real = d["spatial"](torch.cat([labels, torch.cat([ip, i])], 1))
-            s_fake = d["spatial"](torch.cat([labels, torch.cat([fake_p, fake])], 1))
+            n = 2 * lp.shape[0]
+            s_out = d["spatial"](
+                torch.cat([torch.cat([labels, labels]), torch.cat([ip, i, fake_p, fake])], 1)
+            )
+            s_real, s_fake = _split(s_out, n)
             losses = {"d_spatial": 0.5 * (self.gan_loss(s_real, True) + self.gan_loss(s_fake, False))}
             total = losses["d_spatial"]
             if self.cfg.model.temporal:
-                t_real = d["temporal"](torch.cat([lp, l, ip, i], 1))
-                t_fake = d["temporal"](torch.cat([lp, l, fake_p, fake], 1))
+                t_out = d["temporal"](
+                    torch.cat(
+                        [
+                            torch.cat([lp, lp]),
+                            torch.cat([l, l]),
+                            torch.cat([ip, fake_p]),
+                            torch.cat([i, fake]),
+                        ],
+                        1,
+                    )
+                )
+                t_real, t_fake = _split(t_out, n // 2)
                 losses["d_temporal"] = 0.5 * (self.gan_loss(t_real, True) + self.gan_loss(t_fake, False))
                 total = total + self.cfg.loss.lambda_temporal * losses["d_temporal"]
         _check_finite(total, "discriminator loss")
@@ -475,9 +513,8 @@ class Trainer:
         lam = self.cfg.loss
         lp, l, i, boxes = batch["label_prev"], batch["label"], batch["image"], batch["face_box"]
         finetune = self.cfg.optim.finetune_generator
-        with self.autocast(), nullcontext() if finetune else torch.no_grad():
-            fake_p = self.generate(g, lp, None)
-            fake = self.generate(g, l, fake_p)
+        with nullcontext() if finetune else torch.no_grad():
+            _, fake = self.forward_pair(g, batch)
         label_c, fake_c, real_c = crop_boxes(l, boxes), crop_boxes(fake, boxes), crop_boxes(i, boxes)
         fdm = face_d.module if isinstance(face_d, DDP) else face_d
 
@@ -487,9 +524,9 @@ class Trainer:
         opt_d.zero_grad(set_to_none=True)
         with self.autocast():
             real_in = torch.cat([label_c, real_c], 1)
-            d_real = face_d(real_in)
-            d_fake = face_d(torch.cat([label_c, face.detach()], 1))
-            loss_d = 0.5 * (self.gan_loss([d_real], True) + self.gan_loss([d_fake], False))
+            d_out = face_d(torch.cat([real_in, torch.cat([label_c, face.detach()], 1)]))
+            d_real, d_fake = _split([d_out], label_c.shape[0])
+            loss_d = 0.5 * (self.gan_loss(d_real, True) + self.gan_loss(d_fake, False))
         _check_finite(loss_d, "face discriminator loss")
         loss_d.backward()
         opt_d.step()
@@ -535,9 +572,16 @@ class Trainer:
                 "d": torch.optim.Adam(self.face_d.parameters(), **kw),
             }
         return {
-            "g": torch.optim.Adam(self.generator(stage).parameters(), **kw),
+            "g": torch.optim.Adam(self.trainable_generator_params(stage), **kw),
             "d": torch.optim.Adam(self.d.parameters(), **kw),
         }
+
+    def trainable_generator_params(self, stage: str) -> list[nn.Parameter]:
+        """G's parameters used in ``stage``: inside the local enhancer, the global generator's
+        to-RGB layer is bypassed (its features feed the local branch), so it is left out."""
+        g = self.generator(stage)
+        skip = set(map(id, self.global_g.to_rgb.parameters())) if isinstance(g, LocalEnhancer) else set()
+        return [p for p in g.parameters() if id(p) not in skip]
 
     def plan(
         self, stage: str, steps_per_epoch: int, max_steps: int | None, seconds: float | None
@@ -587,6 +631,8 @@ class Trainer:
         train_g = stage != "face" or cfg.optim.finetune_generator
         g.train(train_g)
         set_requires_grad(g, train_g)
+        if isinstance(g, LocalEnhancer):  # bypassed layer: DDP must not wait for its gradients
+            set_requires_grad(self.global_g.to_rgb, False)
         modules = self._wrap(stage, g)
         bar = progress_bar(
             plan.steps,
@@ -687,10 +733,11 @@ class Trainer:
                 module = DDP(module, device_ids=ids, broadcast_buffers=False)
             return module
 
+        pair = PairGenerator(g, self.cfg.model.temporal)
         if stage == "face":
-            body = wrap(g) if self.cfg.optim.finetune_generator else g
+            body = wrap(pair) if self.cfg.optim.finetune_generator else pair
             return {"g": body, "face_g": wrap(self.face_g), "face_d": wrap(self.face_d)}
-        gw = wrap(g)
+        gw = wrap(pair)
         if self.cfg.compile:
             gw = torch.compile(gw)
         d = nn.ModuleDict({k: wrap(v) for k, v in self.d.items()})
@@ -729,6 +776,13 @@ class Trainer:
     def restore_signal_handlers(self) -> None:
         for s, h in getattr(self, "_old", {}).items():
             signal.signal(s, h)
+
+
+def _split(
+    outputs: list[list[torch.Tensor]], n: int
+) -> tuple[list[list[torch.Tensor]], list[list[torch.Tensor]]]:
+    """Split discriminator outputs of a ``[real; fake]`` batch into (real, fake) at sample ``n``."""
+    return [[f[:n] for f in scale] for scale in outputs], [[f[n:] for f in scale] for scale in outputs]
 
 
 def _check_finite(loss: torch.Tensor, what: str) -> None:
