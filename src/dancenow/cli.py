@@ -191,8 +191,9 @@ def _add_prepare(sub) -> None:
     p = sub.add_parser(
         "prepare",
         help="turn a target video into a training dataset",
-        description="Detect (or load) the target's poses, choose one crop window around everywhere the person\n"
-        "goes, store frames at training size, compute face boxes and split off the last frames for validation.",
+        description="Detect (or load) the target's poses, choose one crop window around everywhere the\n"
+        "person goes, store frames at training size, compute face boxes, and split off the last\n"
+        "frames for validation.",
         epilog="examples:\n  dancenow prepare target.mp4 -o target_ds\n"
         "  dancenow prepare target.mp4 -o target_ds --poses target_poses.npz --size 512x256\n"
         "  dancenow prepare target.mp4 -o target_ds --full-frame --val-fraction 0.1",
@@ -233,9 +234,10 @@ def cmd_prepare(args) -> None:
     from dancenow.data.dataset import load_dataset_info
 
     info = load_dataset_info(out)
+    (t0, t1), (v0, v1) = info.splits["train"], info.splits["val"]
     print(
         f"wrote {out}: {info.num_frames} frames at {info.width}x{info.height} "
-        f"(train {info.splits['train'][1] - info.splits['train'][0]}, val {info.splits['val'][1] - info.splits['val'][0]}), "
+        f"(train {t1 - t0}, val {v1 - v0}), "
         f"body found in {100 * info.body_detected_fraction:.1f}% of frames"
     )
 
@@ -245,9 +247,9 @@ def _add_train(sub) -> None:
     p = sub.add_parser(
         "train",
         help="train the pose-to-image GAN on a dataset",
-        description="Train pix2pixHD with EDN's temporal smoothing, stage by stage (global -> local -> face).\n"
-        "Presets: tiny (tests), cpu (a useful model on a laptop CPU), paper (512x256 global, 1024x512 local).\n"
-        "Several GPUs: run the same command under `torchrun --nproc_per_node N -m dancenow train ...`.",
+        description="Train pix2pixHD with EDN's temporal smoothing, stage by stage (global, local, face).\n"
+        "Presets: tiny (tests), cpu (a useful model on a laptop CPU), paper (512x256 global,\n"
+        "1024x512 local). Several GPUs: the same command under `torchrun --nproc_per_node N -m dancenow`.",
         epilog="examples:\n  dancenow train target_ds -o runs/target --preset cpu --minutes 30\n"
         "  dancenow train target_ds -o runs/target --resume\n"
         "  dancenow train target_ds -o runs/target --preset paper --stage global\n"

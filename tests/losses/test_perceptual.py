@@ -102,6 +102,9 @@ def test_vgg_loads_torchvision_state_dict(vgg_file):
     model = VGG19Features.from_file(vgg_file)
     saved = torch.load(vgg_file, weights_only=True)
     assert set(model.state_dict()) == {k for k in saved if k.startswith("features.")}
+    # torchvision's conv positions in vgg19().features (ReLUs and pools in between).
+    conv_indices = (0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23, 25, 28, 30, 32, 34)
+    assert set(model.state_dict()) == {f"features.{i}.{p}" for i in conv_indices for p in ("weight", "bias")}
     assert torch.equal(model.state_dict()["features.34.weight"], saved["features.34.weight"])
     with torch.no_grad():
         features = model.features(torch.randn(1, 3, 40, 48))

@@ -1,4 +1,4 @@
-"""A tiny dataset made from a generated dancer (exact keypoints, no detector), shared by the training tests."""
+"""A tiny dataset from a generated dancer (exact keypoints, no detector), shared by the training tests."""
 
 from __future__ import annotations
 

@@ -106,7 +106,8 @@ class LossConfig:
     lambda_perceptual: float = 10.0
     """Perceptual loss."""
     perceptual: str = "auto"
-    """Perceptual network: vgg19 | effnet-lite0 | none | auto (vgg19 if its weights are at hand, else effnet-lite0)."""
+    """Perceptual network: vgg19 | effnet-lite0 | none | auto (vgg19 if its weights are at hand,
+    else effnet-lite0)."""
     vgg_weights: str | None = None
     """Path to torchvision's vgg19-dcbb9e9d.pth (else the torch hub cache is searched)."""
     lambda_temporal: float = 1.0

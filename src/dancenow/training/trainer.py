@@ -26,7 +26,6 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
@@ -511,7 +510,7 @@ class Trainer:
     ) -> dict:
         """EDN's face GAN: a residual for G's face crop, judged with the label crop by a PatchGAN."""
         lam = self.cfg.loss
-        lp, l, i, boxes = batch["label_prev"], batch["label"], batch["image"], batch["face_box"]
+        l, i, boxes = batch["label"], batch["image"], batch["face_box"]
         finetune = self.cfg.optim.finetune_generator
         with nullcontext() if finetune else torch.no_grad():
             _, fake = self.forward_pair(g, batch)
@@ -795,8 +794,3 @@ def _load_strict(module: nn.Module, state: dict, path: Path) -> None:
         module.load_state_dict(state, strict=True)
     except RuntimeError as e:
         raise InputError(path, f"weights do not match config.json ({str(e).splitlines()[0][:200]})") from None
-
-
-def seed_everything(seed: int) -> None:
-    torch.manual_seed(seed)
-    np.random.seed(seed % 2**32)
