@@ -344,6 +344,67 @@ def cmd_train(args) -> None:
     print(f"trained {', '.join(done) or 'nothing new'} -> {args.output}")
 
 
+# --- transfer --------------------------------------------------------------------------------
+def _add_transfer(sub) -> None:
+    p = sub.add_parser(
+        "transfer",
+        help="make the trained target dance like a source video",
+        description="Detect the source dancer's poses, normalize them to the target (paper §3.2), render\n"
+        "stick figures in the target's frame and generate the target frame by frame (each output fed\n"
+        "into the next), with the face GAN; writes an H.264 MP4 at the source's frame rate with its audio.",
+        epilog="examples:\n  dancenow transfer --model runs/target --source dance.mp4 -o out.mp4\n"
+        "  dancenow transfer --model runs/target --source dance.mp4 -o out.mp4 --side-by-side\n"
+        "  dancenow transfer --model runs/target --source dance.mp4 --source-poses dance.npz -o out.mp4 \\\n"
+        "      --no-audio",
+        formatter_class=_formatter,
+    )
+    p.add_argument("--model", type=Path, required=True, help="run folder from `dancenow train`")
+    p.add_argument("--source", type=Path, required=True, help="video of the source dancer")
+    p.add_argument("-o", "--output", type=Path, required=True, help="output video (.mp4)")
+    p.add_argument("--source-poses", type=Path, help="the source's pose file (default: detect now)")
+    p.add_argument(
+        "--normalize", choices=["paper", "none"], default="paper", help="global pose normalization"
+    )
+    p.add_argument(
+        "--side-by-side",
+        nargs="?",
+        const=True,
+        default=None,
+        metavar="PATH",
+        help="also write source | normalized pose | result (default PATH: OUT_side_by_side.mp4)",
+    )
+    p.add_argument("--no-audio", action="store_true", help="do not copy the source's audio")
+    p.add_argument("--device", choices=["cpu", "cuda"], help="default: cuda when available")
+    p.add_argument("--workers", type=_positive_int, default=1, help="pose worker processes (default 1)")
+    p.set_defaults(func=cmd_transfer)
+
+
+def cmd_transfer(args) -> None:
+    from dancenow.inference.transfer import transfer
+
+    sbs = args.side_by_side
+    if sbs is True:
+        sbs = args.output.with_name(f"{args.output.stem}_side_by_side.mp4")
+    result = transfer(
+        args.model,
+        args.source,
+        args.output,
+        source_poses=args.source_poses,
+        normalize_mode=args.normalize,
+        side_by_side_path=sbs,
+        audio=not args.no_audio,
+        device=args.device,
+        workers=args.workers,
+    )
+    fps = result.frames / max(result.seconds_generating, 1e-9)
+    print(
+        f"wrote {result.output}: {result.frames} frames at {result.fps:.3f} fps "
+        f"(generated at {fps:.1f} frames/s)"
+        + (f"; side by side: {result.side_by_side}" if result.side_by_side else "")
+        + f"; normalization: {result.normalization}"
+    )
+
+
 # --- demo ------------------------------------------------------------------------------------
 def _add_demo(sub) -> None:
     p = sub.add_parser(
@@ -427,6 +488,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_pose(sub)
     _add_prepare(sub)
     _add_train(sub)
+    _add_transfer(sub)
     _add_demo(sub)
     _add_env(sub)
     return parser

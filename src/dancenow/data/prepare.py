@@ -7,6 +7,8 @@ The folder (written atomically: a failure leaves nothing behind)::
     keypoints.npy   (T, 137, 3) float32 keypoints in training-frame pixels (missing = 0)
     faces.npy       (T, 4) int32 face boxes (x0, y0, x1, y1) in training-frame pixels
     poses.npz       the pose file in source pixels, as `dancenow pose` writes it
+    background.png  the target video's background: per-pixel median of frames sampled over the video
+                    (transfer pastes generated crops back into it to keep the target's framing)
 
 Frames are cropped with one fixed window that holds the person in every frame
 (:mod:`dancenow.data.crop`), or the whole frame letterboxed with ``full_frame=True``.
@@ -21,6 +23,7 @@ import logging
 import shutil
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from dancenow.data import DATASET_VERSION
@@ -96,9 +99,15 @@ def _write_frames(
     num_frames: int,
     border: str,
     progress: bool,
-) -> None:
-    """Stream the video into ``path``, a ``(T, h, w, 3)`` uint8 .npy, one cropped frame at a time."""
+) -> np.ndarray:
+    """Stream the video into ``path``, a ``(T, h, w, 3)`` uint8 .npy, one cropped frame at a time.
+
+    Returns the background estimate: the per-pixel median of up to ``BACKGROUND_SAMPLES`` frames
+    spread over the video (the dancer moves, so most pixels show the background in most samples).
+    """
     width, height = size
+    every = max(1, num_frames // BACKGROUND_SAMPLES)
+    samples: list[np.ndarray] = []
     frames = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=(num_frames, height, width, 3))
     count = 0
     bar = progress_bar(num_frames, f"prepare {video.name}", "frame", enabled=progress)
@@ -107,6 +116,8 @@ def _write_frames(
             if count == num_frames:
                 raise InputError(video, f"decodes to more frames than its {num_frames} poses")
             frames[count] = cropping.crop_frame(frame.image, window, size, border=border)
+            if count % every == 0 and len(samples) < BACKGROUND_SAMPLES:
+                samples.append(_shrink(frame.image, BACKGROUND_MAX_SIDE))
             count += 1
             bar.update(1)
         if count != num_frames:
@@ -115,6 +126,19 @@ def _write_frames(
     finally:
         bar.close()
         del frames  # close the memory map before the folder is renamed (or removed)
+    return np.median(np.stack(samples), axis=0).astype(np.uint8)
+
+
+BACKGROUND_SAMPLES = 25
+BACKGROUND_MAX_SIDE = 1920  # 4K backgrounds are stored at half size; transfer resizes to the frame
+
+
+def _shrink(image: np.ndarray, max_side: int) -> np.ndarray:
+    h, w = image.shape[:2]
+    if max(h, w) <= max_side:
+        return image.copy()
+    s = max_side / max(h, w)
+    return cv2.resize(image, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
 
 
 def prepare_dataset(
@@ -205,7 +229,10 @@ def prepare_dataset(
         "body_detected_fraction": float(detected.mean()),
     }
     with atomic_dir(output) as tmp:
-        _write_frames(video, tmp / "frames.npy", window, (width, height), num_frames, border, progress)
+        background = _write_frames(
+            video, tmp / "frames.npy", window, (width, height), num_frames, border, progress
+        )
+        cv2.imwrite(str(tmp / "background.png"), cv2.cvtColor(background, cv2.COLOR_RGB2BGR))
         np.save(tmp / "keypoints.npy", keypoints.astype(np.float32))
         np.save(tmp / "faces.npy", faces.astype(np.int32))
         save_poses(tmp / "poses.npz", seq)
@@ -221,3 +248,22 @@ def prepare_dataset(
         num_val,
     )
     return output
+
+
+def estimate_background(video: str | Path, samples: int = BACKGROUND_SAMPLES) -> np.ndarray:
+    """The per-pixel median of ``samples`` frames spread over ``video``: ``(H, W, 3)`` uint8 RGB.
+
+    For runs whose dataset predates ``background.png``; prepare computes it while streaming.
+    """
+    from dancenow.video import frame_times
+
+    times = frame_times(video)
+    picks = times[np.linspace(0, len(times) - 1, min(samples, len(times))).round().astype(int)]
+    images = []
+    for t in picks:
+        frame = next(iter_frames(video, float(t)), None)
+        if frame is not None:
+            images.append(_shrink(frame.image, BACKGROUND_MAX_SIDE))
+    if not images:
+        raise InputError(video, "no decodable video frames")
+    return np.median(np.stack(images), axis=0).astype(np.uint8)

@@ -16,6 +16,7 @@ def build_global_generator(cfg: ModelConfig) -> GlobalGenerator:
         n_down=cfg.n_down,
         n_blocks=cfg.n_blocks,
         norm=cfg.norm,
+        max_channels=cfg.max_channels,
     )
 
 

@@ -31,6 +31,9 @@ class ModelConfig:
     """Global generator: stride-2 convolutions (input sides must be multiples of 2**n_down)."""
     n_blocks: int = 9
     """Global generator: residual blocks."""
+    max_channels: int = 1024
+    """Global generator: cap on filters (pix2pixHD: 64·2⁴ = 1024). The residual blocks at the
+    bottleneck cost most of G's time; the cpu preset caps them at 128."""
     local: bool = False
     """Add pix2pixHD's local enhancer (doubles resolution; the global stage trains at half size)."""
     local_ngf: int = 32

@@ -79,12 +79,26 @@ def train_run(
             trainer.load()
         if dist.is_main:
             trainer.write_config()
-            poses = Path(dataset) / "poses.npz"
-            if poses.is_file():
-                shutil.copyfile(poses, run / "target_poses.npz")
+            write_target_facts(Path(dataset), run)
         return trainer.train(stage, max_steps=max_steps, minutes=minutes, stop_after=stop_after)
     finally:
         cleanup()
+
+
+def write_target_facts(dataset: Path, run: Path) -> None:
+    """Copy what transfer needs about the target into the run: its poses, their statistics for
+    global pose normalization (paper §3.2), and its background (to keep the target's framing)."""
+    from dancenow.pose.normalize import compute_stats
+    from dancenow.pose.posefile import load_poses
+    from dancenow.training.checkpoint import write_json
+
+    poses = dataset / "poses.npz"
+    if poses.is_file():
+        shutil.copyfile(poses, run / "target_poses.npz")
+        write_json(run / "target_pose_stats.json", compute_stats(load_poses(poses).keypoints).to_dict())
+    background = dataset / "background.png"
+    if background.is_file():
+        shutil.copyfile(background, run / "background.png")
 
 
 def _merge(base: dict, overrides: dict) -> dict:

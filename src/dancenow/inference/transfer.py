@@ -1,0 +1,282 @@
+"""``dancenow transfer``: make the target (a trained run) dance like the source video.
+
+source video ──pose──▶ source poses ──normalize (paper §3.2) to the target's statistics──▶
+target-video pixels ──crop transform──▶ model pixels ──render──▶ labels ──G (previous output fed
+back) + face residual──▶ generated crops ──paste into the target's background──▶ H.264 MP4 at the
+source's frame rate, with the source's audio.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from contextlib import ExitStack, nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from dancenow.data.crop import face_boxes, transform_keypoints
+from dancenow.data.dataset import label_from_keypoints, tensor_to_image
+from dancenow.errors import InputError
+from dancenow.inference.model import TrainedModel, load_model
+from dancenow.pose.layout import BODY
+from dancenow.pose.normalize import PoseStats, compute_stats, normalize
+from dancenow.pose.posefile import load_poses
+from dancenow.pose.render import render_pose
+from dancenow.utils.atomic import atomic_path
+from dancenow.utils.progress import progress as progress_bar
+from dancenow.video import VideoWriter, iter_frames, probe
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TransferResult:
+    output: Path
+    frames: int
+    fps: float
+    normalization: Path  # the JSON of normalization parameters written next to the output
+    side_by_side: Path | None
+    seconds_generating: float  # wall time spent in the generator (for frames/s)
+
+
+def fill_missing(keypoints: np.ndarray) -> tuple[np.ndarray, int]:
+    """Frames without a body reuse the last valid pose (the first valid one before any);
+    returns the filled ``(T, 137, 3)`` and how many frames were filled."""
+    found = (keypoints[:, BODY, 2] > 0).any(axis=1)
+    if not found.any():
+        return keypoints, 0
+    out = keypoints.copy()
+    last = int(np.flatnonzero(found)[0])
+    for t in range(len(out)):
+        if found[t]:
+            last = t
+        else:
+            out[t] = keypoints[last]
+    return out, int((~found).sum())
+
+
+def target_stats(run: Path) -> PoseStats:
+    """The target's pose statistics, saved at training time (computed from its poses if absent)."""
+    path = run / "target_pose_stats.json"
+    if path.is_file():
+        try:
+            return PoseStats.from_dict(json.loads(path.read_text()))
+        except (ValueError, TypeError, KeyError, json.JSONDecodeError) as e:
+            raise InputError(path, f"invalid pose statistics ({e})") from None
+    poses_path = run / "target_poses.npz"
+    if not poses_path.is_file():
+        raise InputError(
+            run, "has neither target_pose_stats.json nor target_poses.npz (needed for --normalize paper)"
+        )
+    return compute_stats(load_poses(poses_path).keypoints)
+
+
+def background_for(model: TrainedModel, run: Path) -> np.ndarray | None:
+    """The target video's background at its full size, or None (then the output keeps the model's crop)."""
+    path = run / "background.png"
+    if not path.is_file():
+        return None
+    image = cv2.imread(str(path))
+    if image is None:
+        raise InputError(path, "not a readable image")
+    w, h = model.document["data"]["source_size"]
+    image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    if image.shape[:2] != (h, w):
+        image = cv2.resize(image, (w, h), interpolation=cv2.INTER_CUBIC)
+    return image
+
+
+class Compositor:
+    """Paste a generated crop back into the target's frame.
+
+    The crop window (source pixels, possibly beyond the frame) is resized from the model's size;
+    its border is feathered into the background so no seam shows where the two differ.
+    """
+
+    def __init__(
+        self, background: np.ndarray, window: tuple[float, float, float, float], feather: float = 0.04
+    ):
+        self.background = background
+        h, w = background.shape[:2]
+        x0, y0, x1, y1 = (int(round(v)) for v in window)
+        self.window = (x0, y0, x1, y1)
+        self.size = (x1 - x0, y1 - y0)
+        # the part of the window inside the frame, and where it sits in the window
+        self.fx0, self.fy0, self.fx1, self.fy1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+        ramp = max(1, int(feather * min(self.size)))
+        yy = np.minimum(np.arange(self.size[1]), np.arange(self.size[1])[::-1])
+        xx = np.minimum(np.arange(self.size[0]), np.arange(self.size[0])[::-1])
+        # a window edge that lies outside the frame needs no feathering (nothing to blend with)
+        if y0 < 0:
+            yy[: -y0 + ramp] = ramp
+        if y1 > h:
+            yy[-(y1 - h) - ramp :] = ramp
+        if x0 < 0:
+            xx[: -x0 + ramp] = ramp
+        if x1 > w:
+            xx[-(x1 - w) - ramp :] = ramp
+        alpha = np.minimum.outer(np.clip(yy / ramp, 0, 1), np.clip(xx / ramp, 0, 1)).astype(np.float32)
+        self.alpha = alpha[self.fy0 - y0 : self.fy1 - y0, self.fx0 - x0 : self.fx1 - x0, None]
+
+    def __call__(self, crop: np.ndarray) -> np.ndarray:
+        x0, y0, _, _ = self.window
+        big = cv2.resize(crop, self.size, interpolation=cv2.INTER_CUBIC)
+        part = big[self.fy0 - y0 : self.fy1 - y0, self.fx0 - x0 : self.fx1 - x0].astype(np.float32)
+        out = self.background.copy()
+        region = out[self.fy0 : self.fy1, self.fx0 : self.fx1].astype(np.float32)
+        out[self.fy0 : self.fy1, self.fx0 : self.fx1] = (
+            (self.alpha * part + (1 - self.alpha) * region).round().astype(np.uint8)
+        )
+        return out
+
+
+@torch.inference_mode()
+def generate(
+    model: TrainedModel,
+    keypoints: np.ndarray,
+    *,
+    device: torch.device,
+    amp_dtype: torch.dtype | None = None,
+    progress: bool = True,
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Yield ``(generated (h, w, 3) uint8, label (h, w, 3) uint8)`` per frame of model-pixel ``keypoints``.
+
+    Each output is fed back as the next frame's previous output (EDN temporal smoothing); the face
+    residual is added inside each frame's face box when the run has a face generator.
+    """
+    w, h = model.size
+    boxes = face_boxes(keypoints, h, w, model.face_size) if model.face_generator is not None else None
+    prev = None
+    autocast = torch.autocast(device.type, dtype=amp_dtype) if amp_dtype is not None else nullcontext()
+    bar = progress_bar(len(keypoints), "transfer", "frame", enabled=progress)
+    for t, kp in enumerate(keypoints):
+        label = label_from_keypoints(kp, h, w)[None].to(device)
+        with autocast:
+            x = torch.cat([label, prev if prev is not None else torch.zeros_like(label)], 1)
+            fake = model.generator(x) if model.config.model.temporal else model.generator(label)
+            if boxes is not None:
+                x0, y0, x1, y1 = (int(v) for v in boxes[t])
+                residual = model.face_generator(label[:, :, y0:y1, x0:x1], fake[:, :, y0:y1, x0:x1])
+                fake = fake.clone()
+                fake[:, :, y0:y1, x0:x1] += residual
+        fake = fake.float().clamp(-1, 1)
+        prev = fake
+        bar.update(1)
+        yield tensor_to_image(fake[0].cpu()), tensor_to_image(label[0].cpu())
+    bar.close()
+
+
+def _label_text(image: np.ndarray, text: str) -> np.ndarray:
+    out = image.copy()
+    scale = max(0.5, image.shape[0] / 720)
+    thickness = max(1, round(2 * scale))
+    org = (int(12 * scale), int(34 * scale))
+    cv2.putText(out, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), thickness + 2, cv2.LINE_AA)
+    cv2.putText(out, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), thickness, cv2.LINE_AA)
+    return out
+
+
+def side_by_side(source: np.ndarray, stick: np.ndarray, result: np.ndarray, height: int) -> np.ndarray:
+    """``source | normalized stick figure | result``, each scaled to ``height`` and labelled."""
+    panels = []
+    for image, name in ((source, "source"), (stick, "normalized pose"), (result, "result")):
+        h, w = image.shape[:2]
+        scaled = cv2.resize(image, (max(2, round(w * height / h)), height), interpolation=cv2.INTER_AREA)
+        panels.append(_label_text(scaled, name))
+    return np.concatenate(panels, axis=1)
+
+
+def transfer(
+    run: str | Path,
+    source: str | Path,
+    output: str | Path,
+    *,
+    source_poses: str | Path | None = None,
+    normalize_mode: str = "paper",
+    side_by_side_path: str | Path | None = None,
+    audio: bool = True,
+    device: str | None = None,
+    workers: int = 1,
+    progress: bool = True,
+) -> TransferResult:
+    """Generate ``output``: the target of ``run`` performing the moves of the ``source`` video."""
+    import time
+
+    run, source, output = Path(run), Path(source), Path(output)
+    if normalize_mode not in ("paper", "none"):
+        raise InputError(None, f"--normalize must be paper or none, got {normalize_mode!r}")
+    if output.suffix.lower() != ".mp4":
+        raise InputError(output, "the output must be an .mp4 file")
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    model = load_model(run, dev)  # validates the run before any long work
+    info = probe(source)
+    if source_poses is not None:
+        poses = load_poses(source_poses)
+        if (poses.width, poses.height) != (info.width, info.height):
+            raise InputError(
+                source_poses,
+                f"is for a {poses.width}x{poses.height} video, {source.name} is {info.width}x{info.height}",
+            )
+    else:
+        from dancenow.pose.extract import detect_video
+
+        poses = detect_video(source, workers=workers, progress=progress)
+    data = model.document["data"]
+    keypoints, filled = fill_missing(poses.keypoints)
+    if normalize_mode == "paper":
+        result = normalize(keypoints, compute_stats(keypoints), target_stats(run))
+        target_px, params = result.keypoints, result.params
+    else:
+        # no normalization: the source frame is mapped onto the target frame as a whole (same height)
+        sw, sh = data["source_size"]
+        s = sh / poses.height
+        target_px = keypoints.copy()
+        present = target_px[..., 2] > 0
+        target_px[..., 0] = np.where(present, (keypoints[..., 0] - poses.width / 2) * s + sw / 2, 0)
+        target_px[..., 1] = np.where(present, keypoints[..., 1] * s, 0)
+        params = {"mode": "none", "scale": s}
+    params |= {"frames_without_pose_reused_last": filled, "source": str(source), "run": str(run)}
+    model_px = transform_keypoints(target_px, tuple(data["crop"]), tuple(data["size"]))
+
+    background = background_for(model, run)
+    compositor = Compositor(background, tuple(data["crop"])) if background is not None else None
+    params["framing"] = (
+        "target video (generated crop pasted into its background)" if compositor else "model crop"
+    )
+    norm_path = output.with_suffix(".normalization.json")
+    sbs = Path(side_by_side_path) if side_by_side_path is not None else None
+    audio_from = source if audio else None
+    started = time.perf_counter()
+    generating = 0.0
+    n = 0
+    # Both videos are written to temporary files and renamed only when everything succeeded.
+    with ExitStack() as stack:
+        writer = stack.enter_context(VideoWriter(output, info.fps, audio_from=audio_from))
+        sbs_writer = stack.enter_context(VideoWriter(sbs, info.fps, audio_from=audio_from)) if sbs else None
+        frames = iter_frames(source) if sbs_writer is not None else None
+        gen = generate(model, model_px, device=dev, progress=progress)
+        while True:
+            t0 = time.perf_counter()
+            item = next(gen, None)
+            generating += time.perf_counter() - t0
+            if item is None:
+                break
+            fake, _ = item
+            frame_out = compositor(fake) if compositor is not None else fake
+            writer.write(frame_out)
+            if sbs_writer is not None:
+                stick_px = target_px[n] if compositor is not None else model_px[n]
+                stick = render_pose(stick_px, *frame_out.shape[:2])
+                sbs_writer.write(
+                    side_by_side(next(frames).image, stick, frame_out, min(720, frame_out.shape[0]))
+                )
+            n += 1
+    with atomic_path(norm_path) as tmp:
+        tmp.write_text(json.dumps(params, indent=2))
+    log.info("transfer took %.1f s", time.perf_counter() - started)
+    return TransferResult(output, n, info.fps, norm_path, sbs, generating)
