@@ -43,3 +43,20 @@ def cli():
     """``cli(*args)`` runs the CLI; ``cli.error(result, *needles)`` checks a one-line exit-2 error."""
     run_dancenow.error = assert_one_line_error
     return run_dancenow
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset(tmp_path_factory):
+    """A 64x64 dataset from a generated 2 s dancer clip with exact keypoints (no detector needed)."""
+    from dancenow.data.prepare import prepare_dataset
+    from dancenow.pose.posefile import PoseSequence, save_poses
+    from dancenow.synthetic.video import make_clip
+
+    root = tmp_path_factory.mktemp("tiny")
+    keypoints = make_clip(root / "dancer.mp4", seconds=2, fps=15, size=(128, 128), seed=3)
+    save_poses(
+        root / "dancer.npz", PoseSequence(keypoints, fps=15, width=128, height=128, detector="synthetic")
+    )
+    return prepare_dataset(
+        root / "dancer.mp4", root / "ds", poses=root / "dancer.npz", size=(64, 64), progress=False
+    )
