@@ -458,37 +458,47 @@ def cmd_evaluate(args) -> None:
 def _add_demo(sub) -> None:
     p = sub.add_parser(
         "demo",
-        help="run the pipeline on a generated dancer (no footage needed)",
-        description="Generate a dancer video with known keypoints, detect its poses, write a preview and\n"
-        "score the detector against the exact keypoints. Everything lands in DIR.",
-        epilog="examples:\n  dancenow demo\n  dancenow demo -o /tmp/demo --seconds 20",
+        help="the whole pipeline on generated dancers (no footage needed)",
+        description="Generate a target and a source dancer, detect their poses, prepare and train on the\n"
+        "target, transfer the source's dance onto it, and evaluate on held-out frames. Everything\n"
+        "lands in DIR: transfer.mp4, side_by_side.mp4, run/, evaluation/, summary.json.",
+        epilog="examples:\n  dancenow demo\n  dancenow demo -o /tmp/demo --minutes 10",
         formatter_class=_formatter,
     )
-    p.add_argument(
-        "-o",
-        "--output",
-        type=Path,
-        default=Path("dancenow_demo"),
-        help="output folder (default ./dancenow_demo)",
-    )
-    p.add_argument("--seconds", type=float, default=10.0, help="length of the generated clip (default 10)")
+    p.add_argument("-o", "--output", type=Path, default=Path("dancenow_demo"), help="output folder")
+    p.add_argument("--minutes", type=float, default=5.0, help="training budget in minutes (default 5)")
     p.add_argument("--workers", type=_positive_int, default=1, help="pose worker processes (default 1)")
+    p.add_argument("--max-steps", type=_positive_int, help=argparse.SUPPRESS)  # tests: a fixed tiny budget
+    p.add_argument("--target-seconds", type=float, default=20.0, help=argparse.SUPPRESS)
+    p.add_argument("--source-seconds", type=float, default=8.0, help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_demo)
 
 
 def cmd_demo(args) -> None:
     from dancenow.demo import run_demo
 
-    if not 1.0 <= args.seconds <= 600:
-        raise InputError(None, f"--seconds must be between 1 and 600, got {args.seconds}")
-    s = run_demo(args.output, seconds=args.seconds, workers=args.workers)
-    print(
-        f"done in {s['seconds']:.0f} s: {s['frames']} frames; body found in {100 * s['body_found']:.0f}% "
-        f"(median error {100 * s['body_median_error_over_height']:.1f}% of body height), face "
-        f"{100 * s['face_found']:.0f}%, hands {100 * s['left_hand_found']:.0f}%"
-        f"/{100 * s['right_hand_found']:.0f}%"
+    if not 0 < args.minutes <= 600:
+        raise InputError(None, f"--minutes must be in (0, 600], got {args.minutes}")
+    s = run_demo(
+        args.output,
+        minutes=args.minutes,
+        workers=args.workers,
+        max_steps=args.max_steps,
+        target_seconds=args.target_seconds,
+        source_seconds=args.source_seconds,
     )
-    print(f"look at {args.output / 'target_preview.mp4'}; summary in {args.output / 'summary.json'}")
+    d = s["detector"]["target"]
+    m, b = s["held_out"]["model"], s["held_out"]["nearest-pose"]
+    print(f"\ndone in {s['seconds'] / 60:.1f} min ({args.output}/)")
+    print(
+        f"  detector on the generated target: body found in {100 * d['body_found']:.0f}% of frames, "
+        f"median error {100 * d['body_median_error_over_height']:.1f}% of body height"
+    )
+    print(
+        f"  held-out body SSIM: model {m.get('body_ssim', float('nan')):.3f}, "
+        f"nearest-pose baseline {b.get('body_ssim', float('nan')):.3f}"
+    )
+    print(f"  watch {args.output / 'side_by_side.mp4'} and {args.output / 'transfer.mp4'}")
 
 
 # --- env -------------------------------------------------------------------------------------

@@ -1,8 +1,12 @@
-"""``dancenow demo``: the pipeline on performers the project generates, no footage needed.
+"""``dancenow demo``: the whole pipeline on performers the project generates — no footage needed.
 
-So far the demo covers the pose stage: it renders a procedural dancer with known keypoints,
-runs the real detector on the video, writes a preview, and measures the detector against
-the exact keypoints.
+1. Generate a target dancer clip (20 s) and a source dancer clip (a different performer, size,
+   position and distance from the camera), each with its exact keypoints.
+2. Detect their poses with the real detector (MediaPipe), and score it against the exact keypoints.
+3. Prepare the target dataset, train the ``cpu`` preset for the time budget.
+4. Transfer the source's dance onto the target (and a side-by-side view).
+5. Evaluate on the target's held-out last 20 % (SSIM, PSNR, pose distance) next to the
+   nearest-pose baseline.
 """
 
 from __future__ import annotations
@@ -14,12 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from dancenow.evaluation.keypoints import body_height
-from dancenow.pose.extract import detect_video
 from dancenow.pose.layout import BODY, FACE, LEFT_HAND, RIGHT_HAND
 from dancenow.pose.posefile import PoseSequence, save_poses
-from dancenow.pose.preview import write_preview
-from dancenow.synthetic.performer import TARGET
-from dancenow.synthetic.video import make_clip
 
 
 def detector_accuracy(detected: np.ndarray, truth: np.ndarray) -> dict:
@@ -38,27 +38,115 @@ def detector_accuracy(detected: np.ndarray, truth: np.ndarray) -> dict:
 
 
 def run_demo(
-    output: Path, *, seconds: float = 10.0, fps: float = 30.0, size=(512, 512), workers: int = 1
+    output: Path,
+    *,
+    minutes: float = 5.0,
+    target_seconds: float = 20.0,
+    source_seconds: float = 8.0,
+    fps: float = 15.0,
+    size: int = 128,
+    preset: str = "cpu",
+    workers: int = 1,
+    max_steps: int | None = None,
 ) -> dict:
-    """Generate a target clip, detect its poses, write a preview and score the detector; returns a summary."""
+    """Run the demo into ``output``; returns the summary (also written to ``summary.json``)."""
+    from dancenow.data.prepare import prepare_dataset
+    from dancenow.evaluation.evaluate import evaluate
+    from dancenow.inference.transfer import transfer
+    from dancenow.pose.extract import detect_video
+    from dancenow.synthetic.performer import SOURCE, TARGET
+    from dancenow.synthetic.video import make_clip
+    from dancenow.training.run import train_run
+
     output.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    target = output / "target.mp4"
-    print(f"[1/3] generating a {seconds:.0f} s dancer clip -> {target}")
-    truth = make_clip(target, seconds=seconds, fps=fps, size=size, appearance=TARGET, seed=1)
-    save_poses(
-        output / "target_true_poses.npz",
-        PoseSequence(truth, fps=fps, width=size[0], height=size[1], detector="synthetic-exact"),
+    timings = {}
+
+    def step(name: str, t0: float) -> None:
+        timings[name] = round(time.perf_counter() - t0, 1)
+
+    t0 = time.perf_counter()
+    print(f"[1/6] generating dancers: target {target_seconds:.0f} s, source {source_seconds:.0f} s")
+    target, source = output / "target.mp4", output / "source.mp4"
+    target_truth = make_clip(
+        target, seconds=target_seconds, fps=fps, size=(512, 512), appearance=TARGET, seed=1
     )
-    print("[2/3] detecting poses (MediaPipe Holistic)")
-    poses = detect_video(target, workers=workers)
-    save_poses(output / "target_poses.npz", poses)
-    print("[3/3] writing the preview")
-    write_preview(target, poses, output / "target_preview.mp4")
+    # the source: another performer, framed wider (smaller in frame), in a landscape video
+    source_truth = make_clip(
+        source, seconds=source_seconds, fps=fps, size=(640, 480), appearance=SOURCE, seed=2, style="energetic"
+    )
+    step("generate", t0)
+
+    t0 = time.perf_counter()
+    print("[2/6] detecting poses (MediaPipe Holistic)")
+    target_poses = detect_video(target, workers=workers)
+    source_poses = detect_video(source, workers=workers)
+    save_poses(output / "target_poses.npz", target_poses)
+    save_poses(output / "source_poses.npz", source_poses)
+    for name, truth in (("target", target_truth), ("source", source_truth)):
+        save_poses(
+            output / f"{name}_true_poses.npz",
+            PoseSequence(
+                truth,
+                fps=fps,
+                width=512 if name == "target" else 640,
+                height=512 if name == "target" else 480,
+                detector="synthetic-exact",
+            ),
+        )
+    detector = {
+        "target": detector_accuracy(target_poses.keypoints, target_truth),
+        "source": detector_accuracy(source_poses.keypoints, source_truth),
+    }
+    step("pose", t0)
+
+    t0 = time.perf_counter()
+    print(f"[3/6] preparing the target dataset at {size}x{size}")
+    dataset = prepare_dataset(
+        target, output / "dataset", poses=output / "target_poses.npz", size=(size, size)
+    )
+    step("prepare", t0)
+
+    t0 = time.perf_counter()
+    print(f"[4/6] training the '{preset}' preset for {minutes:g} min")
+    run = output / "run"
+    if (run / "checkpoint").exists():
+        import shutil
+
+        shutil.rmtree(run)
+    train_run(
+        dataset, run, preset=preset, minutes=minutes if max_steps is None else None, max_steps=max_steps
+    )
+    step("train", t0)
+
+    t0 = time.perf_counter()
+    print("[5/6] transferring the source's dance onto the target")
+    result = transfer(
+        run,
+        source,
+        output / "transfer.mp4",
+        source_poses=output / "source_poses.npz",
+        side_by_side_path=output / "side_by_side.mp4",
+    )
+    step("transfer", t0)
+
+    t0 = time.perf_counter()
+    print("[6/6] evaluating on the target's held-out frames")
+    evaluation = evaluate(run, dataset, baseline="nearest-pose", out_dir=output / "evaluation")
+    step("evaluate", t0)
+
     summary = {
-        "frames": len(poses),
-        **detector_accuracy(poses.keypoints, truth),
-        "seconds": time.perf_counter() - start,
+        "seconds": round(time.perf_counter() - start, 1),
+        "timings": timings,
+        "detector": detector,
+        "transfer": {
+            "frames": result.frames,
+            "frames_per_s": result.frames / max(result.seconds_generating, 1e-9),
+        },
+        "held_out": {
+            m: {k: v for k, v in evaluation[m].items() if isinstance(v, float)}
+            for m in ("model", "nearest-pose")
+        },
     }
     (output / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary

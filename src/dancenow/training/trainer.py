@@ -403,6 +403,11 @@ class Trainer:
     def perceptual_loss(self, fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
         if self.perceptual_name == "none" or self.cfg.loss.lambda_perceptual == 0:
             return fake.new_zeros((), dtype=torch.float32)
+        side = min(fake.shape[-2:])
+        if side < 32:  # small face crops (low resolutions): the feature networks need 32 px
+            size = [round(s * 32 / side) for s in fake.shape[-2:]]
+            fake = torch.nn.functional.interpolate(fake, size=size, mode="bilinear", align_corners=False)
+            real = torch.nn.functional.interpolate(real, size=size, mode="bilinear", align_corners=False)
         return self.perceptual(fake, real)
 
     # ------------------------------------------------------------------ one step
