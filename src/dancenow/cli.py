@@ -418,7 +418,14 @@ def _add_evaluate(sub) -> None:
         formatter_class=_formatter,
     )
     p.add_argument("--model", type=Path, help="run folder (omit to score only the baseline)")
-    p.add_argument("--data", type=Path, required=True, help="dataset folder from `dancenow prepare`")
+    p.add_argument("--data", type=Path, help="dataset folder from `dancenow prepare`")
+    p.add_argument(
+        "--transfer",
+        type=Path,
+        metavar="OUT.mp4",
+        help="score a transfer instead: pose distance between OUT.poses.npz (the normalized\n"
+        "source pose) and poses re-detected on OUT.mp4, and flicker",
+    )
     p.add_argument("--split", choices=["val", "train", "all"], default="val")
     p.add_argument(
         "--baseline", choices=["nearest-pose"], help="also score the nearest-pose retrieval baseline"
@@ -435,6 +442,21 @@ def cmd_evaluate(args) -> None:
 
     from dancenow.evaluation.evaluate import evaluate, markdown_table
 
+    if args.transfer is not None:
+        from dancenow.evaluation.evaluate import transfer_fidelity
+        from dancenow.pose.posefile import load_poses
+
+        poses = load_poses(args.transfer.with_suffix(".poses.npz"))
+        result = transfer_fidelity(args.transfer, poses.keypoints)
+        if args.json:
+            from dancenow.utils.atomic import atomic_path
+
+            with atomic_path(args.json) as tmp:
+                tmp.write_text(json.dumps(result, indent=2))
+        print(json.dumps(result, indent=2))
+        return
+    if args.data is None:
+        raise InputError(None, "--data DATASET is required (or --transfer OUT.mp4)")
     if args.model is None and args.baseline is None:
         raise InputError(None, "nothing to evaluate: give --model RUN and/or --baseline nearest-pose")
     results = evaluate(

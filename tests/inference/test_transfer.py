@@ -96,6 +96,12 @@ def test_transfer_writes_video_with_source_timing_audio_and_side_by_side(
     assert sbs.num_frames == 18 and sbs.width > 2 * sbs.height
     params = json.loads((tmp_path / "out.normalization.json").read_text())
     assert params["anchor"] == "ankle" and len(params["scale"]) == 18
+    # the normalized source pose is saved for fidelity checks, and `evaluate --transfer` scores it
+    assert (tmp_path / "out.poses.npz").is_file()
+    fidelity = cli("evaluate", "--transfer", out, "--json", tmp_path / "fidelity.json")
+    assert fidelity.returncode == 0, fidelity.stderr
+    scores = json.loads((tmp_path / "fidelity.json").read_text())
+    assert scores["frames"] == 18 and 0 <= scores["missed_body_rate"] <= 1 and scores["flicker"] > 0
 
 
 def test_no_audio_flag_and_no_normalization(tiny_run, source_clip, tmp_path, cli):

@@ -25,7 +25,7 @@ from dancenow.errors import InputError
 from dancenow.inference.model import TrainedModel, load_model
 from dancenow.pose.layout import BODY
 from dancenow.pose.normalize import PoseStats, compute_stats, normalize
-from dancenow.pose.posefile import load_poses
+from dancenow.pose.posefile import PoseSequence, load_poses, save_poses
 from dancenow.pose.render import render_pose
 from dancenow.utils.atomic import atomic_path
 from dancenow.utils.progress import progress as progress_bar
@@ -40,6 +40,7 @@ class TransferResult:
     frames: int
     fps: float
     normalization: Path  # the JSON of normalization parameters written next to the output
+    poses: Path  # the normalized source poses in the output's pixels (pose file), for fidelity checks
     side_by_side: Path | None
     seconds_generating: float  # wall time spent in the generator (for frames/s)
 
@@ -278,5 +279,19 @@ def transfer(
             n += 1
     with atomic_path(norm_path) as tmp:
         tmp.write_text(json.dumps(params, indent=2))
+    out_h, out_w = (
+        (compositor.background.shape[:2]) if compositor is not None else (data["size"][1], data["size"][0])
+    )
+    poses_path = output.with_suffix(".poses.npz")
+    save_poses(
+        poses_path,
+        PoseSequence(
+            target_px if compositor is not None else model_px,
+            fps=info.fps,
+            width=out_w,
+            height=out_h,
+            detector=f"normalized:{poses.detector}",
+        ),
+    )
     log.info("transfer took %.1f s", time.perf_counter() - started)
-    return TransferResult(output, n, info.fps, norm_path, sbs, generating)
+    return TransferResult(output, n, info.fps, norm_path, poses_path, sbs, generating)
