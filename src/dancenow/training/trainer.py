@@ -659,6 +659,7 @@ class Trainer:
                 pin_memory=self.device.type == "cuda",
                 drop_last=False,
                 persistent_workers=False,
+                worker_init_fn=_ignore_sigint,
             )
             for raw in loader:
                 batch = self.batch_to(raw, scale)
