@@ -800,3 +800,9 @@ def _load_strict(module: nn.Module, state: dict, path: Path) -> None:
         module.load_state_dict(state, strict=True)
     except RuntimeError as e:
         raise InputError(path, f"weights do not match config.json ({str(e).splitlines()[0][:200]})") from None
+
+
+def _ignore_sigint(worker_id: int) -> None:
+    """DataLoader workers leave Ctrl-C to the main process, which finishes its step, writes a
+    checkpoint and stops them (a worker dying first would abort the step instead)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
