@@ -10,14 +10,31 @@ def test_evaluate_model_and_baseline_writes_reports(tiny_dataset, tmp_path, cli)
     run = tmp_path / "run"
     train_run(tiny_dataset, run, preset="tiny", max_steps=2, progress=False)
     out = tmp_path / "eval"
-    result = cli("evaluate", "--model", run, "--data", tiny_dataset, "--baseline", "nearest-pose", "--out", out,
-                 "--json", tmp_path / "e.json")
+    result = cli(
+        "evaluate",
+        "--model",
+        run,
+        "--data",
+        tiny_dataset,
+        "--baseline",
+        "nearest-pose",
+        "--out",
+        out,
+        "--json",
+        tmp_path / "e.json",
+    )
     assert result.returncode == 0, result.stderr
     summary = json.loads((tmp_path / "e.json").read_text())
     assert summary["frames"] == 6  # the last 20 % of 30 frames
     for method in ("model", "nearest-pose"):
         assert 0 < summary[method]["body_ssim"] <= 1 and "missed_body_rate" in summary[method]
-    for name in ("evaluation.json", "frames.csv", "evaluation.md", "metrics_over_time.png", "worst_frames.png"):
+    for name in (
+        "evaluation.json",
+        "frames.csv",
+        "evaluation.md",
+        "metrics_over_time.png",
+        "worst_frames.png",
+    ):
         assert (out / name).is_file(), name
     assert "nearest-pose" in result.stdout
 

@@ -12,8 +12,9 @@ def test_ssim_identity_and_agreement_with_scikit_image():
     a = rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)
     b = np.clip(a.astype(int) + rng.integers(-40, 40, a.shape), 0, 255).astype(np.uint8)
     assert ssim(a, a) == pytest.approx(1.0)
-    ref = structural_similarity(a, b, gaussian_weights=True, sigma=1.5, use_sample_covariance=True,
-                                channel_axis=-1, data_range=255)
+    ref = structural_similarity(
+        a, b, gaussian_weights=True, sigma=1.5, use_sample_covariance=True, channel_axis=-1, data_range=255
+    )
     assert ssim(a, b) == pytest.approx(ref, abs=1e-9) and ssim(a, b) < 0.99
 
 
