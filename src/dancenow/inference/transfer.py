@@ -260,7 +260,11 @@ def transfer(
         writer = stack.enter_context(VideoWriter(output, info.fps, audio_from=audio_from))
         sbs_writer = stack.enter_context(VideoWriter(sbs, info.fps, audio_from=audio_from)) if sbs else None
         frames = iter_frames(source) if sbs_writer is not None else None
-        gen = generate(model, model_px, device=dev, progress=progress)
+        from dancenow.training.trainer import resolve_precision
+
+        # bf16 autocast where the hardware runs it natively (GPUs, recent CPUs), else fp32
+        amp = resolve_precision("auto", dev)
+        gen = generate(model, model_px, device=dev, amp_dtype=amp, progress=progress)
         while True:
             t0 = time.perf_counter()
             item = next(gen, None)
