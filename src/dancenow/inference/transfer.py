@@ -28,6 +28,7 @@ from dancenow.pose.normalize import PoseStats, compute_stats, normalize
 from dancenow.pose.posefile import PoseSequence, load_poses, save_poses
 from dancenow.pose.render import render_pose
 from dancenow.utils.atomic import atomic_path
+from dancenow.utils.precision import resolve_precision
 from dancenow.utils.progress import progress as progress_bar
 from dancenow.video import VideoWriter, iter_frames, probe
 
@@ -260,8 +261,6 @@ def transfer(
         writer = stack.enter_context(VideoWriter(output, info.fps, audio_from=audio_from))
         sbs_writer = stack.enter_context(VideoWriter(sbs, info.fps, audio_from=audio_from)) if sbs else None
         frames = iter_frames(source) if sbs_writer is not None else None
-        from dancenow.training.trainer import resolve_precision
-
         # bf16 autocast where the hardware runs it natively (GPUs, recent CPUs), else fp32
         amp = resolve_precision("auto", dev)
         gen = generate(model, model_px, device=dev, amp_dtype=amp, progress=progress)

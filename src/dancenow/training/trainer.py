@@ -45,6 +45,7 @@ from dancenow.models.generators import LocalEnhancer, downsample2
 from dancenow.training import checkpoint as ckpt
 from dancenow.training.config import STAGES, TrainConfig
 from dancenow.training.distributed import DistInfo, all_reduce_mean, broadcast_flag
+from dancenow.utils.precision import resolve_precision
 from dancenow.utils.progress import progress as progress_bar
 
 log = logging.getLogger(__name__)
@@ -69,18 +70,6 @@ def crop_boxes(images: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
     return torch.stack(
         [img[:, int(b[1]) : int(b[3]), int(b[0]) : int(b[2])] for img, b in zip(images, boxes, strict=True)]
     )
-
-
-def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype (None = fp32). ``auto`` picks bf16 only where the hardware runs it natively."""
-    if precision == "fp32":
-        return None
-    if precision == "bf16":
-        return torch.bfloat16
-    if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
-    # On CPUs without native bf16 (AVX512-BF16/AMX) autocast emulates it and is slower than fp32.
-    return torch.bfloat16 if torch.ops.mkldnn._is_mkldnn_bf16_supported() else None
 
 
 class EpochSampler(Sampler[int]):
