@@ -82,7 +82,18 @@ def background_for(model: TrainedModel, run: Path) -> np.ndarray | None:
     """The target video's background at its full size, or None (then the output keeps the model's crop)."""
     path = run / "background.png"
     if not path.is_file():
-        return None
+        # runs whose dataset predates background.png: estimate it from the target video if it is still there
+        video = Path(model.document["data"].get("source_video") or "")
+        if not video.is_file():
+            log.warning(
+                "no background.png in %s and the target video is gone: output keeps the model's crop", run
+            )
+            return None
+        from dancenow.data.prepare import estimate_background
+
+        image = estimate_background(video)
+        with atomic_path(path) as tmp:
+            cv2.imwrite(str(tmp), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
     image = cv2.imread(str(path))
     if image is None:
         raise InputError(path, "not a readable image")

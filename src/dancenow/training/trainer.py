@@ -41,7 +41,7 @@ from dancenow.models.build import (
     build_face_generator,
     build_global_generator,
 )
-from dancenow.models.generators import LocalEnhancer, downsample2
+from dancenow.models.generators import GlobalGenerator, LocalEnhancer, downsample2
 from dancenow.training import checkpoint as ckpt
 from dancenow.training.config import STAGES, TrainConfig
 from dancenow.training.distributed import DistInfo, all_reduce_mean, broadcast_flag
@@ -245,6 +245,7 @@ class Trainer:
             "perceptual_resolved": self.perceptual_name,
             "data": {
                 "dataset": str(self.dataset_dir.resolve()),
+                "source_video": str(self.data.source_video),
                 "size": list(self.data.size),
                 "face_size": self.data.face_size,
                 "crop": list(self.data.crop),
@@ -412,7 +413,7 @@ class Trainer:
 
         ``g`` is a :class:`PairGenerator` (possibly DDP-wrapped) or a bare generator.
         """
-        if not isinstance(g, (PairGenerator, DDP)):
+        if isinstance(g, (GlobalGenerator, LocalEnhancer)):  # a bare generator: pair it up
             g = PairGenerator(g, self.cfg.model.temporal)
         with self.autocast():
             return g(batch["label_prev"], batch["label"])
