@@ -112,7 +112,8 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--quick", action="store_true", help="256x256 only, fewer steps")
     ap.add_argument("--sizes", default=None, help="comma-separated WxH list (default 256x256,512x256)")
-    ap.add_argument("--extra", action="store_true", help="also measure compile and channels-last variants")
+    ap.add_argument("--extra", action="store_true", help="also measure channels-last, compile and bf16 variants")
+    ap.add_argument("--only", default=None, help="comma-separated config names to run (after --extra)")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     sizes = [tuple(int(v) for v in s.split("x")) for s in (args.sizes or "256x256,512x256").split(",")]
@@ -126,6 +127,8 @@ def main() -> None:
             "fp32 + torch.compile": {"precision": "fp32", "compile": True},
             "bf16 autocast": {"precision": "bf16"},
         }
+    if args.only:
+        configs = {k: v for k, v in configs.items() if k in args.only.split(",")}
     import torch
 
     result = {
