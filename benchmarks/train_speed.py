@@ -112,7 +112,7 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--quick", action="store_true", help="256x256 only, fewer steps")
     ap.add_argument("--sizes", default=None, help="comma-separated WxH list (default 256x256,512x256)")
-    ap.add_argument("--extra", action="store_true", help="also measure channels-last, compile and bf16 variants")
+    ap.add_argument("--extra", action="store_true", help="also channels-last, compile and bf16")
     ap.add_argument("--only", default=None, help="comma-separated config names to run (after --extra)")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()

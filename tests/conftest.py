@@ -60,3 +60,15 @@ def tiny_dataset(tmp_path_factory):
     return prepare_dataset(
         root / "dancer.mp4", root / "ds", poses=root / "dancer.npz", size=(64, 64), progress=False
     )
+
+
+@pytest.fixture
+def one_thread():
+    """Torch on one thread: tiny tensors gain nothing from a second OpenMP thread, which also
+    stalls badly when another process holds the other core."""
+    import torch
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)

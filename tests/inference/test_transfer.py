@@ -18,13 +18,7 @@ from dancenow.synthetic.video import make_clip
 from dancenow.training.run import train_run
 from dancenow.video import probe
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
