@@ -65,3 +65,67 @@ def test_prepare_rejects_a_video_without_a_person(tmp_path, cli):
     write_video(video, (np.full((96, 128, 3), 120, np.uint8) for _ in range(10)), fps=10)
     cli.error(cli("prepare", video, "-o", tmp_path / "ds"), "wall.mp4", "no person")
     assert not (tmp_path / "ds").exists()
+
+
+def test_ctrl_c_writes_a_checkpoint_and_resume_continues(tiny_dataset, tmp_path):
+    """SIGINT mid-stage: the step in progress finishes, a checkpoint is written, exit status 130."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import torch
+
+    run = tmp_path / "run"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "dancenow",
+            "train",
+            str(tiny_dataset),
+            "-o",
+            str(run),
+            "--preset",
+            "tiny",
+            "--max-steps",
+            "100000",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    metrics = run / "metrics.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline and (not metrics.is_file() or len(metrics.read_text().splitlines()) < 3):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "--resume" in err and "Traceback" not in err
+    state = torch.load(run / "checkpoint/training_state.pt", weights_only=True)
+    assert state["stage"] == "global" and state["step"] >= 3 and state["completed"] == []
+    # resuming with a shorter plan finishes the stage at once, then trains the others
+    again = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "dancenow",
+            "train",
+            str(tiny_dataset),
+            "-o",
+            str(run),
+            "--resume",
+            "--max-steps",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert again.returncode == 0, again.stderr
+    assert torch.load(run / "checkpoint/training_state.pt", weights_only=True)["completed"] == [
+        "global",
+        "local",
+        "face",
+    ]

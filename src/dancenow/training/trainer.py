@@ -712,6 +712,9 @@ class Trainer:
             else:
                 epoch, offset = epoch + 1, 0
         bar.close()
+        if stage not in self.completed:  # the plan was already spent on entry (a resume with a shorter plan)
+            self.completed.append(stage)
+            self.save(stage, step, elapsed, epoch, offset, plan, opt)
         self.sample_grid(stage, self.global_step(stage, step))
 
     def global_step(self, stage: str, step: int) -> int:
