@@ -175,13 +175,13 @@ def _read_openpose(args):
 # --- prepare ---------------------------------------------------------------------------------
 def _size(text: str) -> tuple[int, int]:
     """``256`` (square) or ``WIDTHxHEIGHT``."""
-    try:
-        if "x" in text.lower():
-            w, h = (int(v) for v in text.lower().split("x"))
-        else:
+    if "x" in text.lower():
+        w, h = _frame_size(text)
+    else:
+        try:
             w = h = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected PIXELS or WIDTHxHEIGHT, got {text!r}") from None
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected PIXELS or WIDTHxHEIGHT, got {text!r}") from None
     if w < 32 or h < 32 or w % 32 or h % 32:
         raise argparse.ArgumentTypeError(f"sides must be multiples of 32 (at least 32), got {w}x{h}")
     return w, h
@@ -441,6 +441,7 @@ def cmd_evaluate(args) -> None:
     import json
 
     from dancenow.evaluation.evaluate import evaluate, markdown_table
+    from dancenow.utils.atomic import write_json
 
     if args.transfer is not None:
         from dancenow.evaluation.evaluate import transfer_fidelity
@@ -449,10 +450,7 @@ def cmd_evaluate(args) -> None:
         poses = load_poses(args.transfer.with_suffix(".poses.npz"))
         result = transfer_fidelity(args.transfer, poses.keypoints)
         if args.json:
-            from dancenow.utils.atomic import atomic_path
-
-            with atomic_path(args.json) as tmp:
-                tmp.write_text(json.dumps(result, indent=2))
+            write_json(args.json, result)
         print(json.dumps(result, indent=2))
         return
     if args.data is None:
@@ -469,10 +467,7 @@ def cmd_evaluate(args) -> None:
         device=args.device,
     )
     if args.json:
-        from dancenow.utils.atomic import atomic_path
-
-        with atomic_path(args.json) as tmp:
-            tmp.write_text(json.dumps(results, indent=2, default=str))
+        write_json(args.json, results, default=str)
     print(markdown_table(results), end="")
 
 

@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import numpy as np
 from dancenow.evaluation.keypoints import body_height
 from dancenow.pose.layout import BODY, FACE, LEFT_HAND, RIGHT_HAND
 from dancenow.pose.posefile import PoseSequence, save_poses
+from dancenow.utils.atomic import write_json
 
 
 def detector_accuracy(detected: np.ndarray, truth: np.ndarray) -> dict:
@@ -148,5 +148,5 @@ def run_demo(
             for m in ("model", "nearest-pose")
         },
     }
-    (output / "summary.json").write_text(json.dumps(summary, indent=2))
+    write_json(output / "summary.json", summary)
     return summary

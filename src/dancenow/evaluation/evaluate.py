@@ -15,7 +15,6 @@ body pose (centred on the hips, scaled by the torso) is closest, and is scored b
 from __future__ import annotations
 
 import csv
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +29,7 @@ from dancenow.evaluation.metrics import body_box, crop_box, flicker, pose_distan
 from dancenow.inference.model import load_model
 from dancenow.inference.transfer import generate
 from dancenow.pose.layout import BODY, B
-from dancenow.utils.atomic import atomic_path
+from dancenow.utils.atomic import atomic_path, write_json
 from dancenow.utils.progress import progress as progress_bar
 
 PAPER = {  # EDN Table 1/2, their 1024x512 footage, T.S. + Face
@@ -92,18 +91,21 @@ def score(
     keypoints: np.ndarray,
     faces: np.ndarray,
     *,
-    redetect: bool,
+    real_poses: list[np.ndarray] | None,
     progress: bool,
     label: str,
 ) -> Scored:
-    """Compare generated with real frames (both ``(h, w, 3)`` uint8, model size) frame by frame."""
+    """Compare generated with real frames (both ``(h, w, 3)`` uint8, model size) frame by frame.
+
+    ``real_poses``: keypoints re-detected on the real frames (shared by every method scored), or
+    None to skip the pose-distance metrics.
+    """
     h, w = real[0].shape[:2]
     scale = 1024.0 / w
     rows = []
-    det_gen = det_real = None
-    if redetect:
-        det_gen = _detect_sequence(generated, f"re-detect {label}", progress)
-        det_real = _detect_sequence(real, "re-detect real", progress)
+    redetect = real_poses is not None
+    det_real = real_poses
+    det_gen = _detect_sequence(generated, f"re-detect {label}", progress) if redetect else None
     for t, (g, r) in enumerate(zip(generated, real, strict=True)):
         row = {"frame": t, "ssim": ssim(g, r), "psnr": psnr(g, r)}
         box = body_box(keypoints[t], h, w)
@@ -210,8 +212,9 @@ def evaluate(
     elif baseline is not None:
         raise InputError(None, f"unknown baseline {baseline!r} (nearest-pose)")
     scored = {}
+    real_poses = _detect_sequence(real, "re-detect real", progress) if redetect else None
     for name, generated in generated_sets.items():
-        scored[name] = score(generated, real, kp, fb, redetect=redetect, progress=progress, label=name)
+        scored[name] = score(generated, real, kp, fb, real_poses=real_poses, progress=progress, label=name)
         results[name] = scored[name].summary
     if out_dir is not None:
         write_reports(Path(out_dir), results, scored, generated_sets, real)
@@ -222,8 +225,7 @@ def write_reports(
     out: Path, results: dict, scored: dict, generated_sets: dict, real: list[np.ndarray]
 ) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    with atomic_path(out / "evaluation.json") as tmp:
-        tmp.write_text(json.dumps(results, indent=2, default=str))
+    write_json(out / "evaluation.json", results, default=str)
     with atomic_path(out / "frames.csv") as tmp, open(tmp, "w", newline="") as f:
         keys = sorted({k for s in scored.values() for r in s.rows for k in r})
         writer = csv.DictWriter(f, fieldnames=["method", *keys])

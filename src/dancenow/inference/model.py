@@ -60,11 +60,8 @@ def load_model(run: str | Path, device: str | torch.device = "cpu") -> TrainedMo
     g = build_generator(cfg.model, with_local=has_local and cfg.model.local)
     if isinstance(g, LocalEnhancer):
         load_into(g.global_generator, global_path)
-        own = load_weights(run / "local_enhancer.safetensors")
         try:
-            g.load_state_dict({**g.state_dict(), **own}, strict=True)
-            if set(own) != set(g.local_state_dict()):
-                raise RuntimeError("unexpected or missing keys")
+            g.load_local_state_dict(load_weights(run / "local_enhancer.safetensors"))
         except RuntimeError as e:
             raise InputError(
                 run / "local_enhancer.safetensors", f"weights do not match config.json ({e})"

@@ -23,11 +23,12 @@ from dancenow.data.crop import face_boxes, transform_keypoints
 from dancenow.data.dataset import label_from_keypoints, tensor_to_image
 from dancenow.errors import InputError
 from dancenow.inference.model import TrainedModel, load_model
+from dancenow.models.generators import temporal_input
 from dancenow.pose.layout import BODY
 from dancenow.pose.normalize import PoseStats, compute_stats, normalize
 from dancenow.pose.posefile import PoseSequence, load_poses, save_poses
 from dancenow.pose.render import render_pose
-from dancenow.utils.atomic import atomic_path
+from dancenow.utils.atomic import atomic_path, write_json
 from dancenow.utils.precision import resolve_precision
 from dancenow.utils.progress import progress as progress_bar
 from dancenow.video import VideoWriter, iter_frames, probe
@@ -170,13 +171,10 @@ def generate(
     for t, kp in enumerate(keypoints):
         label = label_from_keypoints(kp, h, w)[None].to(device)
         with autocast:
-            x = torch.cat([label, prev if prev is not None else torch.zeros_like(label)], 1)
-            fake = model.generator(x) if model.config.model.temporal else model.generator(label)
+            temporal = model.config.model.temporal
+            fake = model.generator(temporal_input(label, prev) if temporal else label)
             if boxes is not None:
-                x0, y0, x1, y1 = (int(v) for v in boxes[t])
-                residual = model.face_generator(label[:, :, y0:y1, x0:x1], fake[:, :, y0:y1, x0:x1])
-                fake = fake.clone()
-                fake[:, :, y0:y1, x0:x1] += residual
+                fake = model.face_generator.refine(label, fake, torch.from_numpy(boxes[t : t + 1]))
         fake = fake.float().clamp(-1, 1)
         prev = fake
         bar.update(1)
@@ -291,8 +289,7 @@ def transfer(
                     side_by_side(next(frames).image, stick, frame_out, min(720, frame_out.shape[0]))
                 )
             n += 1
-    with atomic_path(norm_path) as tmp:
-        tmp.write_text(json.dumps(params, indent=2))
+    write_json(norm_path, params)
     out_h, out_w = (
         (compositor.background.shape[:2]) if compositor is not None else (data["size"][1], data["size"][0])
     )

@@ -13,6 +13,21 @@ from torch import nn
 from dancenow.models.blocks import ResnetBlock, conv_norm_relu, to_rgb, up_norm_relu
 
 
+def temporal_input(label: torch.Tensor, previous: torch.Tensor | None) -> torch.Tensor:
+    """EDN's generator input ``concat(label_t, previous output)``, zeros before the first frame:
+    ``(B, 3, H, W)`` twice -> ``(B, 6, H, W)``."""
+    if previous is None:
+        previous = torch.zeros_like(label[:, :3])
+    return torch.cat([label, previous.to(label.dtype)], dim=1)
+
+
+def crop_boxes(images: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
+    """``(B, C, H, W)`` and ``(B, 4)`` boxes ``(x0, y0, x1, y1)`` of equal size -> ``(B, C, S, S)``."""
+    return torch.stack(
+        [img[:, int(b[1]) : int(b[3]), int(b[0]) : int(b[2])] for img, b in zip(images, boxes, strict=True)]
+    )
+
+
 def downsample2(x: torch.Tensor) -> torch.Tensor:
     """Halve H and W with 3×3 average pooling, as pix2pixHD feeds its global generator."""
     return F.avg_pool2d(x, 3, stride=2, padding=1, count_include_pad=False)
@@ -98,6 +113,14 @@ class LocalEnhancer(nn.Module):
         """The enhancer's own weights (without the wrapped global generator's)."""
         return {k: v for k, v in self.state_dict().items() if not k.startswith("global_generator.")}
 
+    def load_local_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        """Load the enhancer's own weights; ``RuntimeError`` when keys or shapes do not match."""
+        expected = set(self.local_state_dict())
+        missing, unexpected = sorted(expected - set(state)), sorted(set(state) - expected)
+        if missing or unexpected:
+            raise RuntimeError(f"missing keys {missing[:3]}, unexpected keys {unexpected[:3]}")
+        self.load_state_dict({**self.state_dict(), **state}, strict=True)
+
 
 class FaceResidualGenerator(nn.Module):
     """EDN's face GAN generator: predicts a residual for the body generator's face crop.
@@ -118,3 +141,12 @@ class FaceResidualGenerator(nn.Module):
 
     def forward(self, label_crop: torch.Tensor, generated_crop: torch.Tensor) -> torch.Tensor:
         return self.net(torch.cat([label_crop, generated_crop], dim=1))
+
+    def refine(self, label: torch.Tensor, frame: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
+        """Whole frames ``(B, 3, H, W)`` with the residual added inside each ``(B, 4)`` face box."""
+        residual = self(crop_boxes(label, boxes), crop_boxes(frame, boxes))
+        out = frame.clone()
+        for b, box in enumerate(boxes):
+            x0, y0, x1, y1 = (int(v) for v in box)
+            out[b, :, y0:y1, x0:x1] = out[b, :, y0:y1, x0:x1] + residual[b]
+        return out

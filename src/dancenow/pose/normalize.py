@@ -49,7 +49,6 @@ Fallbacks (each recorded in :attr:`NormalizationResult.params`):
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
@@ -61,7 +60,7 @@ import numpy as np
 from dancenow.errors import InputError
 from dancenow.pose.layout import BODY, NUM_KEYPOINTS, B
 from dancenow.pose.posefile import PoseSequence
-from dancenow.utils.atomic import atomic_path
+from dancenow.utils.atomic import write_json
 
 LEVELS = ("ankle", "hip", "neck")  # anchors, most to least preferred
 P_CLAMP = (-0.5, 1.5)  # depth fraction p is clamped here: mild extrapolation only
@@ -226,8 +225,7 @@ class NormalizationResult:
 
     def write_params(self, path: str | Path) -> None:
         """Write :attr:`params` as JSON to ``path`` (atomically)."""
-        with atomic_path(path) as tmp:
-            tmp.write_text(json.dumps(self.params, indent=1, allow_nan=False) + "\n")
+        write_json(path, self.params)
 
 
 # --- per-frame features ------------------------------------------------------------------------------

@@ -15,7 +15,6 @@ so an interruption at any moment leaves the previous complete checkpoint.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -51,11 +50,6 @@ def load_into(module: nn.Module, path: Path) -> None:
         first = str(e).strip().splitlines()
         detail = " ".join(line.strip() for line in first[:3])
         raise InputError(path, f"weights do not match config.json ({detail[:300]})") from None
-
-
-def write_json(path: Path, data: dict[str, Any]) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
 
 
 def save_checkpoint(run: Path, weights: dict[str, dict[str, torch.Tensor]], state: dict[str, Any]) -> None:

@@ -7,7 +7,6 @@ folder's ``config.json`` and is all that is needed to rebuild the networks.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from dataclasses import asdict, dataclass, field, fields
 from importlib import resources
@@ -214,14 +213,15 @@ def load_preset(name: str) -> TrainConfig:
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r} (choose from {', '.join(PRESETS)})")
     overrides = json.loads(resources.files("dancenow.training").joinpath(f"presets/{name}.json").read_text())
-    return TrainConfig.from_dict(_merge(TrainConfig(preset=name).to_dict(), overrides))
+    return TrainConfig.from_dict(merge_overrides(TrainConfig(preset=name).to_dict(), overrides))
 
 
-def _merge(base: dict, overrides: dict) -> dict:
+def merge_overrides(base: dict, overrides: dict) -> dict:
+    """``base`` with ``overrides`` applied section by section (``optim.epochs`` is replaced whole)."""
     out = dict(base)
     for key, value in overrides.items():
         if isinstance(value, dict) and isinstance(out.get(key), dict) and key != "epochs":
-            out[key] = _merge(out[key], value)
+            out[key] = merge_overrides(out[key], value)
         else:
             out[key] = value
     return out
@@ -284,5 +284,5 @@ __all__ = [
     "OptimConfig",
     "TrainConfig",
     "load_preset",
-    "dataclasses",
+    "merge_overrides",
 ]

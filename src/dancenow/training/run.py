@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from dancenow.errors import InputError
-from dancenow.training.config import TrainConfig, load_preset
+from dancenow.training.config import TrainConfig, load_preset, merge_overrides
 from dancenow.training.distributed import barrier, cleanup, setup
 from dancenow.training.trainer import Trainer
 
@@ -68,7 +68,7 @@ def train_run(
             try:
                 cfg = load_preset(preset)
                 if overrides:
-                    cfg = TrainConfig.from_dict(_merge(cfg.to_dict(), overrides))
+                    cfg = TrainConfig.from_dict(merge_overrides(cfg.to_dict(), overrides))
             except ValueError as e:
                 raise InputError(None, str(e)) from None
         if dist.is_main:
@@ -90,7 +90,7 @@ def write_target_facts(dataset: Path, run: Path) -> None:
     global pose normalization (paper §3.2), and its background (to keep the target's framing)."""
     from dancenow.pose.normalize import compute_stats
     from dancenow.pose.posefile import load_poses
-    from dancenow.training.checkpoint import write_json
+    from dancenow.utils.atomic import write_json
 
     poses = dataset / "poses.npz"
     if poses.is_file():
@@ -99,12 +99,3 @@ def write_target_facts(dataset: Path, run: Path) -> None:
     background = dataset / "background.png"
     if background.is_file():
         shutil.copyfile(background, run / "background.png")
-
-
-def _merge(base: dict, overrides: dict) -> dict:
-    out = dict(base)
-    for k, v in overrides.items():
-        out[k] = (
-            _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) and k != "epochs" else v
-        )
-    return out

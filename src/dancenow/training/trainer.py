@@ -41,10 +41,11 @@ from dancenow.models.build import (
     build_face_generator,
     build_global_generator,
 )
-from dancenow.models.generators import GlobalGenerator, LocalEnhancer, downsample2
+from dancenow.models.generators import GlobalGenerator, LocalEnhancer, crop_boxes, downsample2, temporal_input
 from dancenow.training import checkpoint as ckpt
 from dancenow.training.config import STAGES, TrainConfig
 from dancenow.training.distributed import DistInfo, all_reduce_mean, broadcast_flag
+from dancenow.utils.atomic import write_json
 from dancenow.utils.precision import resolve_precision
 from dancenow.utils.progress import progress as progress_bar
 
@@ -63,13 +64,6 @@ class NonFiniteLoss(RuntimeError):
 def set_requires_grad(module: nn.Module, flag: bool) -> None:
     for p in module.parameters():
         p.requires_grad_(flag)
-
-
-def crop_boxes(images: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
-    """``(B, C, H, W)`` and ``(B, 4)`` boxes ``(x0, y0, x1, y1)`` of equal size -> ``(B, C, S, S)``."""
-    return torch.stack(
-        [img[:, int(b[1]) : int(b[3]), int(b[0]) : int(b[2])] for img, b in zip(images, boxes, strict=True)]
-    )
 
 
 class EpochSampler(Sampler[int]):
@@ -109,9 +103,8 @@ class PairGenerator(nn.Module):
     def forward(self, label_prev: torch.Tensor, label: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if not self.temporal:
             return self.generator(label_prev), self.generator(label)
-        fake_prev = self.generator(torch.cat([label_prev, torch.zeros_like(label_prev)], 1))
-        fake = self.generator(torch.cat([label, fake_prev.to(label.dtype)], 1))
-        return fake_prev, fake
+        fake_prev = self.generator(temporal_input(label_prev, None))
+        return fake_prev, self.generator(temporal_input(label, fake_prev))
 
 
 @dataclass
@@ -182,6 +175,7 @@ class Trainer:
         self.interrupted = False
         self.metrics_file = self.run / "metrics.jsonl"
         self.writer = None
+        self._sample_frames: FrameDataset | None = None
 
     # ------------------------------------------------------------------ generator per stage
     def generator(self, stage: str) -> nn.Module:
@@ -255,7 +249,7 @@ class Trainer:
             },
             "completed_stages": self.completed,
         }
-        ckpt.write_json(self.run / "config.json", data)
+        write_json(self.run / "config.json", data)
 
     def save(
         self, stage: str, step: int, elapsed: float, epoch: int, offset: int, plan: StagePlan, opt
@@ -297,13 +291,11 @@ class Trainer:
             if module is not None and name in weights:
                 _load_strict(module, weights[name], self.run / "checkpoint" / f"{name}.safetensors")
         if self.local is not None and "local_enhancer" in weights:
-            own = {k: v for k, v in self.local.state_dict().items() if not k.startswith("global_generator.")}
-            missing = set(own) ^ set(weights["local_enhancer"])
-            if missing:
-                raise InputError(
-                    self.run / "checkpoint/local_enhancer.safetensors", "weights do not match config.json"
-                )
-            self.local.load_state_dict({**self.local.state_dict(), **weights["local_enhancer"]})
+            try:
+                self.local.load_local_state_dict(weights["local_enhancer"])
+            except RuntimeError as e:
+                path = self.run / "checkpoint/local_enhancer.safetensors"
+                raise InputError(path, f"weights do not match config.json ({str(e)[:200]})") from None
         self.stage_state = state
         torch.set_rng_state(state["torch_rng"])
 
@@ -326,8 +318,10 @@ class Trainer:
         """Rows of label | generated | real for consecutive held-out frames (temporal feedback on)."""
         if not self.dist.is_main:
             return None
-        split = "val" if self.data.split_range("val")[1] > self.data.split_range("val")[0] else "train"
-        ds = FrameDataset(self.dataset_dir, split)
+        if self._sample_frames is None:  # opened once: its label cache then serves every later grid
+            start, stop = self.data.split_range("val")
+            self._sample_frames = FrameDataset(self.dataset_dir, "val" if stop > start else "train")
+        ds = self._sample_frames
         g = self.generator(stage)
         was_training = g.training
         g.eval()
@@ -342,7 +336,7 @@ class Trainer:
             with self.autocast():
                 fake = self.generate(g, label, prev)
                 if stage == "face" and self.face_g is not None:
-                    fake = self.apply_face(label, fake, item["face_box"][None])
+                    fake = self.face_g.refine(label, fake, item["face_box"][None])
             prev = fake.float()
             rows.append(torch.cat([label, fake.float().clamp(-1, 1), real], dim=3)[0])
         g.train(was_training)
@@ -364,20 +358,7 @@ class Trainer:
 
     def generate(self, g: nn.Module, label: torch.Tensor, prev: torch.Tensor | None) -> torch.Tensor:
         """One frame: ``G(concat(label, previous output))`` (zeros before the first frame)."""
-        if not self.cfg.model.temporal:
-            return g(label)
-        if prev is None:
-            prev = torch.zeros_like(label[:, :3])
-        return g(torch.cat([label, prev.to(label.dtype)], dim=1))
-
-    def apply_face(self, label: torch.Tensor, fake: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
-        """Add the face GAN's residual to the generated frame inside each face box."""
-        out = fake.clone()
-        residual = self.face_g(crop_boxes(label, boxes), crop_boxes(fake, boxes))
-        for b, box in enumerate(boxes):
-            x0, y0, x1, y1 = (int(v) for v in box)
-            out[b, :, y0:y1, x0:x1] = out[b, :, y0:y1, x0:x1] + residual[b]
-        return out
+        return g(temporal_input(label, prev)) if self.cfg.model.temporal else g(label)
 
     def batch_to(self, batch: dict, scale: int) -> dict:
         out = {}
@@ -391,7 +372,9 @@ class Trainer:
         return out
 
     def perceptual_loss(self, fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
-        if self.perceptual_name == "none" or self.cfg.loss.lambda_perceptual == 0:
+        """The perceptual term; face crops under 32 px (low resolutions) are enlarged to the 32 px
+        the feature networks need (PerceptualLoss refuses smaller inputs)."""
+        if self.cfg.loss.lambda_perceptual == 0:
             return fake.new_zeros((), dtype=torch.float32)
         side = min(fake.shape[-2:])
         if side < 32:  # small face crops (low resolutions): the feature networks need 32 px

@@ -7,6 +7,7 @@ under the final name.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import shutil
 import tempfile
@@ -54,3 +55,26 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp_path, ignore_errors=True)
         raise
+
+
+def write_json(path: str | Path, data, *, default=None) -> None:
+    """Write ``data`` as indented JSON to ``path`` atomically.
+
+    NaN and ±Inf (a metric with nothing to average) become ``null``: they are not JSON, and
+    strict parsers reject files that contain them.
+    """
+    import json
+
+    text = json.dumps(_json_safe(data), indent=2, allow_nan=False, default=default) + "\n"
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
+def _json_safe(value):
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
