@@ -240,29 +240,34 @@ def write_reports(
         contact_sheet(out / "worst_frames.png", scored["model"].rows, generated_sets["model"], real)
 
 
+METRIC_ROWS = (  # (title, summary key, format) in report order
+    ("body SSIM ↑", "body_ssim", "{:.3f}"),
+    ("body PSNR (dB) ↑", "body_psnr", "{:.2f}"),
+    ("face SSIM ↑", "face_ssim", "{:.3f}"),
+    ("face PSNR (dB) ↑", "face_psnr", "{:.2f}"),
+    ("frame SSIM ↑", "ssim", "{:.3f}"),
+    ("pose distance body ↓", "pose_body", "{:.2f}"),
+    ("pose distance face ↓", "pose_face", "{:.2f}"),
+    ("pose distance hands ↓", "pose_hands", "{:.2f}"),
+    ("missed body detections ↓", "missed_body_rate", "{:.3f}"),
+    ("flicker vs real ↓", "flicker_vs_real", "{:.2f}"),
+)
+
+
+def format_metric(summary: dict, key: str, fmt: str) -> str:
+    """One table cell: the formatted value, or ``n/a`` when it is missing or not finite."""
+    v = summary.get(key)
+    return fmt.format(v) if isinstance(v, float) and math.isfinite(v) else "n/a"
+
+
 def markdown_table(results: dict) -> str:
     methods = [m for m in ("model", "nearest-pose") if m in results]
-    rows = [
-        ("body SSIM ↑", "body_ssim", "{:.3f}"),
-        ("body PSNR (dB) ↑", "body_psnr", "{:.2f}"),
-        ("face SSIM ↑", "face_ssim", "{:.3f}"),
-        ("face PSNR (dB) ↑", "face_psnr", "{:.2f}"),
-        ("frame SSIM ↑", "ssim", "{:.3f}"),
-        ("pose distance body ↓", "pose_body", "{:.2f}"),
-        ("pose distance face ↓", "pose_face", "{:.2f}"),
-        ("pose distance hands ↓", "pose_hands", "{:.2f}"),
-        ("missed body detections ↓", "missed_body_rate", "{:.3f}"),
-        ("flicker vs real ↓", "flicker_vs_real", "{:.2f}"),
-    ]
     lines = [
         "| metric | " + " | ".join(methods) + " | paper (T.S.+Face) |",
         "|---|" + "---|" * (len(methods) + 1),
     ]
-    for title, key, fmt in rows:
-        cells = []
-        for m in methods:
-            v = results[m].get(key)
-            cells.append(fmt.format(v) if isinstance(v, float) and math.isfinite(v) else "n/a")
+    for title, key, fmt in METRIC_ROWS:
+        cells = [format_metric(results[m], key, fmt) for m in methods]
         paper = PAPER.get(key)
         lines.append(f"| {title} | " + " | ".join(cells) + f" | {paper if paper is not None else '—'} |")
     lines.append("| LPIPS | " + " | ".join("unavailable offline" for _ in methods) + " | 0.031 |")
