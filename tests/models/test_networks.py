@@ -63,3 +63,25 @@ def test_every_preset_builds_and_runs(cfg):
         s = m.size_multiple
         with torch.no_grad():
             assert g(torch.zeros(1, m.generator_in_channels, s * 4, s * 2)).shape == (1, 3, s * 4, s * 2)
+
+
+def test_instance_norm_kernels_agree():
+    """The group-norm kernel computes pix2pixHD's instance norm: same outputs, same gradients."""
+    from dancenow.models.blocks import InstanceNorm, set_norm_kernel
+
+    torch.manual_seed(0)
+    x = torch.randn(2, 8, 12, 10, dtype=torch.float64, requires_grad=True)
+    norm = InstanceNorm(8)
+    outs, grads = [], []
+    for kernel in ("group", "instance"):
+        set_norm_kernel(norm, kernel)
+        y = norm(x)
+        (g,) = torch.autograd.grad((y * torch.arange(y.numel()).reshape(y.shape)).sum(), x)
+        outs.append(y.detach())
+        grads.append(g)
+    ref = torch.nn.functional.instance_norm(x.detach(), eps=1e-5)
+    assert torch.allclose(outs[0], ref) and torch.allclose(outs[1], ref)
+    assert torch.allclose(grads[0], grads[1])
+    assert norm.state_dict() == {}
+    with pytest.raises(ValueError, match="norm kernel"):
+        set_norm_kernel(norm, "fast")

@@ -60,6 +60,30 @@ def test_d_step_leaves_g_unchanged_and_g_step_leaves_d_unchanged(tiny_dataset, t
     assert all(p.requires_grad for p in d.parameters()), "D must be trainable again after the G step"
 
 
+def _close(a: dict, b: dict, tol: float = 1e-5) -> bool:
+    return a.keys() == b.keys() and all(torch.allclose(a[k], b[k], atol=tol, rtol=tol) for k in a)
+
+
+def test_fused_step_is_pix2pixhd_update(tiny_dataset, tmp_path):
+    """One fused step == a G step then a D step, both against the same (not yet updated) D."""
+    fused = _trainer(tiny_dataset, tmp_path / "fused")
+    ref = _trainer(tiny_dataset, tmp_path / "ref")
+    assert _same(_params(fused.global_g), _params(ref.global_g)) and _same(_params(fused.d), _params(ref.d))
+    batch = _batch(tiny_dataset, fused)
+    opt_f, opt_r = fused.make_optimizers("global"), ref.make_optimizers("global")
+    g0 = _params(fused.global_g)
+    losses = fused.fused_step(batch, fused.forward_pair(fused.global_g, batch), fused.d, opt_f["g"], opt_f["d"])
+    fakes = ref.forward_pair(ref.global_g, batch)
+    expected = ref.g_step(batch, fakes, ref.d, opt_r["g"])
+    expected |= ref.d_step(batch, fakes, ref.d, opt_r["d"])
+    assert not _same(_params(fused.global_g), g0)
+    assert _close(_params(fused.global_g), _params(ref.global_g))
+    assert _close(_params(fused.d), _params(ref.d))
+    for k in ("d_spatial", "d_temporal", "g_gan", "g_fm", "g_perceptual", "g_total"):
+        assert torch.allclose(losses[k], expected[k], atol=1e-5), k
+    assert all(p.requires_grad for p in fused.d.parameters())
+
+
 def test_overfits_one_batch(tiny_dataset, tmp_path):
     """On one frame pair the reconstruction error must fall by well over half."""
     t = _trainer(tiny_dataset, tmp_path)

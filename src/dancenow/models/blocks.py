@@ -2,14 +2,51 @@
 
 from __future__ import annotations
 
+import torch
+import torch.nn.functional as F
 from torch import nn
+
+NORM_KERNELS = ("group", "instance")
+
+
+class InstanceNorm(nn.Module):
+    """Instance normalization without affine parameters (pix2pixHD's ``InstanceNorm2d``).
+
+    ``kernel="group"`` (default) computes it with the group-norm kernel, one group per channel:
+    the same statistics (biased variance, same eps), but its backward pass on CPU is several times
+    faster than ``nn.InstanceNorm2d``'s, which goes through batch norm on a reshaped copy.
+    ``kernel="instance"`` is PyTorch's instance-norm path (the reference). No parameters, no
+    buffers: checkpoints are the same either way.
+    """
+
+    def __init__(self, channels: int, eps: float = 1e-5):
+        super().__init__()
+        self.channels, self.eps, self.kernel = channels, eps, "group"
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.kernel == "group":
+            return F.group_norm(x, self.channels, eps=self.eps)
+        return F.instance_norm(x, eps=self.eps)
+
+    def extra_repr(self) -> str:
+        return f"{self.channels}, eps={self.eps}, kernel={self.kernel}"
+
+
+def set_norm_kernel(module: nn.Module, kernel: str) -> nn.Module:
+    """Select the kernel of every :class:`InstanceNorm` in ``module`` (``group`` or ``instance``)."""
+    if kernel not in NORM_KERNELS:
+        raise ValueError(f"norm kernel must be one of {NORM_KERNELS}, got {kernel!r}")
+    for m in module.modules():
+        if isinstance(m, InstanceNorm):
+            m.kernel = kernel
+    return module
 
 
 def norm_layer(kind: str, channels: int) -> nn.Module:
     """``instance`` (pix2pixHD's choice for generators: per-image statistics, batch size 1 works),
     ``batch`` or ``none``."""
     if kind == "instance":
-        return nn.InstanceNorm2d(channels, affine=False)
+        return InstanceNorm(channels)
     if kind == "batch":
         return nn.BatchNorm2d(channels)
     if kind == "none":

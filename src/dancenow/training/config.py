@@ -171,6 +171,12 @@ class TrainConfig:
     """Channels-last memory format (helps some GPUs; slowed eager CPU convolutions here)."""
     compile: bool = False
     """torch.compile the generator and discriminators."""
+    fused_step: bool = True
+    """pix2pixHD's update: G and D losses from one discriminator forward (G then D updated);
+    false: a D step, then a G step that runs D again (the reference, twice the D forwards)."""
+    norm_kernel: str = "group"
+    """Instance norm computed by the group-norm kernel (``group``, fast backward) or by
+    PyTorch's instance-norm path (``instance``, the reference); the same function either way."""
     num_workers: int = 2
     """DataLoader worker processes."""
     log_every: int = 10
@@ -190,6 +196,11 @@ class TrainConfig:
         _check(
             self.precision in ("fp32", "bf16", "auto"),
             f"precision must be fp32|bf16|auto, got {self.precision!r}",
+        )
+        _check(isinstance(self.fused_step, bool), "fused_step must be true or false")
+        _check(
+            self.norm_kernel in ("group", "instance"),
+            f"norm_kernel must be group|instance, got {self.norm_kernel!r}",
         )
         _check(0 <= self.num_workers <= 64, "num_workers must be in [0, 64]")
         for name in ("log_every", "sample_every", "checkpoint_every"):

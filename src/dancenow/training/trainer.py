@@ -35,6 +35,7 @@ from dancenow.data.dataset import FrameDataset, PairDataset, load_dataset_info, 
 from dancenow.errors import InputError
 from dancenow.losses.gan import FeatureMatchingLoss, LSGANLoss
 from dancenow.losses.perceptual import PerceptualLoss, resolve_perceptual
+from dancenow.models.blocks import set_norm_kernel
 from dancenow.models.build import (
     build_discriminators,
     build_face_discriminator,
@@ -161,6 +162,9 @@ class Trainer:
         self.d = build_discriminators(m).to(self.device)
         self.face_g = build_face_generator(m).to(self.device) if m.face else None
         self.face_d = build_face_discriminator(m).to(self.device) if m.face else None
+        for net in (self.global_g, self.d, self.face_g, self.face_d):
+            if net is not None:
+                set_norm_kernel(net, cfg.norm_kernel)
         self.perceptual_name = resolve_perceptual(
             cfg.loss.perceptual, vgg_weights=cfg.loss.vgg_weights, allow_download=allow_download
         )
@@ -190,6 +194,7 @@ class Trainer:
                     n_blocks=m.local_blocks,
                     norm=m.norm,
                 ).to(self.device)
+                set_norm_kernel(self.local, self.cfg.norm_kernel)
             return self.local
         return self.global_g
 
@@ -387,9 +392,67 @@ class Trainer:
     def body_step(self, batch: dict, g: nn.Module, d: nn.ModuleDict, opt_g, opt_d) -> dict[str, float]:
         """One EDN step on frame pairs: G forward, D step on detached fakes, G step with D frozen."""
         fakes = self.forward_pair(g, batch)
-        losses = self.d_step(batch, fakes, d, opt_d)
-        losses |= self.g_step(batch, fakes, d, opt_g)
+        if self.cfg.fused_step:
+            losses = self.fused_step(batch, fakes, d, opt_g, opt_d)
+        else:
+            losses = self.d_step(batch, fakes, d, opt_d)
+            losses |= self.g_step(batch, fakes, d, opt_g)
         return {k: float(all_reduce_mean(v.detach().float(), self.dist)) for k, v in losses.items()}
+
+    def fused_step(self, batch: dict, fakes, d: nn.ModuleDict, opt_g, opt_d) -> dict[str, torch.Tensor]:
+        """pix2pixHD's own update: one forward of each D on ``[real; generated]`` gives both the G
+        losses and the D losses; G is updated from its losses, D from its own, both computed with
+        the same (not yet updated) D. Half the discriminator forwards of :meth:`d_step` +
+        :meth:`g_step`, which run D again on real frames and on generated ones after D's update.
+
+        Each backward pass is restricted to its own network's parameters (``inputs=``): the D loss
+        does not reach G, and the G loss leaves no gradient in D.
+        """
+        lam = self.cfg.loss
+        lp, l, ip, i = batch["label_prev"], batch["label"], batch["image_prev"], batch["image"]
+        fake_p, fake = fakes
+        labels, n = torch.cat([lp, l]), 2 * lp.shape[0]
+        set_requires_grad(d, True)
+        with self.autocast():
+            s_real, s_fake = _split(
+                d["spatial"](torch.cat([torch.cat([labels, labels]), torch.cat([ip, i, fake_p, fake])], 1)), n
+            )
+            losses = {
+                "d_spatial": 0.5 * (self.gan_loss(s_real, True) + self.gan_loss(s_fake, False)),
+                "g_gan": self.gan_loss(s_fake, True),
+                "g_fm": self.fm_loss(s_fake, s_real),
+                "g_perceptual": self.perceptual_loss(torch.cat([fake_p, fake]), torch.cat([ip, i])),
+            }
+            d_total = losses["d_spatial"]
+            g_total = (
+                losses["g_gan"]
+                + lam.lambda_fm * losses["g_fm"]
+                + lam.lambda_perceptual * losses["g_perceptual"]
+            )
+            if self.cfg.model.temporal:
+                t_in = [torch.cat([lp, lp]), torch.cat([l, l]), torch.cat([ip, fake_p]), torch.cat([i, fake])]
+                t_real, t_fake = _split(d["temporal"](torch.cat(t_in, 1)), n // 2)
+                losses["d_temporal"] = 0.5 * (self.gan_loss(t_real, True) + self.gan_loss(t_fake, False))
+                losses["g_gan_temporal"] = self.gan_loss(t_fake, True)
+                losses["g_fm_temporal"] = self.fm_loss(t_fake, t_real)
+                d_total = d_total + lam.lambda_temporal * losses["d_temporal"]
+                g_total = g_total + lam.lambda_temporal * (
+                    losses["g_gan_temporal"] + lam.lambda_fm * losses["g_fm_temporal"]
+                )
+        _check_finite(d_total, "discriminator loss")
+        _check_finite(g_total, "generator loss")
+        g_params = [p for group in opt_g.param_groups for p in group["params"] if p.requires_grad]
+        d_params = [p for group in opt_d.param_groups for p in group["params"]]
+        opt_g.zero_grad(set_to_none=True)
+        opt_d.zero_grad(set_to_none=True)
+        torch.autograd.backward(g_total, inputs=g_params, retain_graph=True)
+        torch.autograd.backward(d_total, inputs=d_params)
+        opt_g.step()
+        opt_d.step()
+        with torch.no_grad():
+            losses["l1"] = (torch.cat([fake_p, fake]).float() - torch.cat([ip, i]).float()).abs().mean()
+        losses["d_total"], losses["g_total"] = d_total, g_total
+        return losses
 
     def forward_pair(self, g: nn.Module, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
         """``fake_{t-1} = G(label_{t-1}, 0)``, ``fake_t = G(label_t, fake_{t-1})`` (not detached, EDN §3.3).
