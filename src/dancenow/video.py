@@ -237,6 +237,9 @@ class _Reader:
         self._stamps = []
         try:
             for packet in self.packets():
+                if packet.is_corrupt:  # a truncated file's last packet (and frame_times() skips it too)
+                    skipped += 1
+                    continue
                 try:
                     frames = packet.decode()
                 except av.FFmpegError as err:
@@ -410,6 +413,8 @@ def frame_times(path: str | Path) -> np.ndarray:
         pts: list[int] | None = []
         for packet in reader.packets():
             if packet.size == 0 or packet.is_discard:  # end-of-stream marker; edit-list pre-roll
+                continue
+            if packet.is_corrupt:  # cut off by a truncation: decoded() skips it too, so the counts agree
                 continue
             stamp = reader.stamp(packet)
             if stamp is None:
