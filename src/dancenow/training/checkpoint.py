@@ -26,7 +26,7 @@ from torch import nn
 
 from dancenow.errors import InputError
 from dancenow.training.config import STAGES
-from dancenow.utils.atomic import atomic_dir, atomic_path
+from dancenow.utils.atomic import atomic_dir, atomic_path, recover_dir
 
 WEIGHT_FILES = ("global_generator", "local_enhancer", "face_generator")
 
@@ -67,6 +67,7 @@ def save_checkpoint(run: Path, weights: dict[str, dict[str, torch.Tensor]], stat
 def load_checkpoint(run: Path) -> tuple[dict[str, dict[str, torch.Tensor]], dict[str, Any]]:
     """Read ``run/checkpoint``: (weights by name, training state); unpickling is restricted to tensors."""
     folder = run / "checkpoint"
+    recover_dir(folder)  # a kill between atomic_dir's two renames left only the previous checkpoint
     state_path = folder / "training_state.pt"
     if not state_path.is_file():
         raise InputError(run, "no checkpoint to resume from (checkpoint/training_state.pt is missing)")

@@ -42,6 +42,7 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     """Like :func:`atomic_path` for a folder; an existing folder at ``path`` is replaced."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    recover_dir(path)
     tmp_path = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     os.chmod(tmp_path, 0o777 & ~_umask())  # mkdtemp makes 0700
     try:
@@ -64,6 +65,15 @@ def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
+def recover_dir(path: str | Path) -> None:
+    """Undo a crash inside :func:`atomic_dir`'s swap: if ``path`` is gone but the previous version
+    was moved aside (``.NAME.old``), move it back, so "the latest" is never missing."""
+    path = Path(path)
+    old = path.with_name(f".{path.name}.old")
+    if not path.exists() and old.is_dir():
+        os.replace(old, path)
 
 
 def write_json(path: str | Path, data, *, default=None) -> None:
