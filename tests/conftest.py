@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from cli_helpers import assert_one_line_error, run_dancenow
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -18,24 +17,6 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real test data not found at {SHARED_DATA} (the project's ../shared checkout)")
     return SHARED_DATA
-
-
-def run_dancenow(*args) -> subprocess.CompletedProcess:
-    """Run ``python -m dancenow ARGS`` in a fresh process (as a user would), capturing its output."""
-    return subprocess.run(
-        [sys.executable, "-m", "dancenow", *map(str, args)], capture_output=True, text=True, timeout=900
-    )
-
-
-def assert_one_line_error(result: subprocess.CompletedProcess, *needles: str) -> None:
-    """Exit status 2, no traceback, exactly one message line (progress bars aside) containing ``needles``."""
-    assert result.returncode == 2, result.stderr
-    assert "Traceback" not in result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.strip() and "%|" not in line]
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("dancenow")
-    for needle in needles:
-        assert needle in lines[0], lines[0]
 
 
 @pytest.fixture
@@ -60,6 +41,23 @@ def tiny_dataset(tmp_path_factory):
     return prepare_dataset(
         root / "dancer.mp4", root / "ds", poses=root / "dancer.npz", size=(64, 64), progress=False
     )
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tiny_dataset, tmp_path_factory):
+    """A run folder trained for 2 steps per stage on :func:`tiny_dataset` (all three stages)."""
+    import torch
+
+    from dancenow.training.run import train_run
+
+    run = tmp_path_factory.mktemp("run") / "tiny"
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        train_run(tiny_dataset, run, preset="tiny", max_steps=2, progress=False)
+    finally:
+        torch.set_num_threads(old)
+    return run
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from media import encode_raw, make_audio
 
 from dancenow import video
 from dancenow.errors import InputError
@@ -41,56 +42,6 @@ def textured(i: int, h: int = H, w: int = W) -> np.ndarray:
     g = (y * 5 + i * 7) % 256
     b = ((x + y) * 3 + i * 11) % 256
     return np.stack([r, g, b], -1).astype(np.uint8)
-
-
-def encode_raw(
-    path: Path,
-    images,
-    *,
-    rate: Fraction | int = 30,
-    pts=None,
-    time_base: Fraction | None = None,
-    options: dict | None = None,
-    rotation: float | None = None,
-    pix_fmt: str = "yuv420p",
-    container_options: dict | None = None,
-) -> Path:
-    """Encode with PyAV directly, for what VideoWriter deliberately does not offer (GOP, VFR, rotation)."""
-    images = list(images)
-    h, w = images[0].shape[:2]
-    with av.open(str(path), "w", options=container_options or {}) as out:
-        stream = out.add_stream("libx264", rate=rate, options={"preset": "ultrafast", **(options or {})})
-        stream.width, stream.height, stream.pix_fmt = w, h, pix_fmt
-        if time_base is not None:
-            stream.codec_context.time_base = time_base
-        if rotation is not None:
-            stream.set_display_rotation(rotation)  # counter-clockwise degrees, PyAV's convention
-        for i, image in enumerate(images):
-            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
-            if pts is not None:
-                frame.pts = pts[i]
-                frame.time_base = time_base
-            out.mux(stream.encode(frame))
-        out.mux(stream.encode(None))
-    return path
-
-
-def make_audio(path: Path, codec: str, seconds: float, rate: int = 44100, layout: str = "stereo") -> Path:
-    """A 440 Hz tone, encoded with PyAV's own encoders (aac, pcm_s16le, ...)."""
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream(codec, rate=rate)
-        stream.codec_context.layout = layout
-        channels = 2 if layout == "stereo" else 1
-        n = int(seconds * rate)
-        tone = (np.sin(2 * np.pi * 440 * np.arange(n) / rate) * 0.3).astype(np.float32)
-        for start in range(0, n, 1024):
-            chunk = np.repeat(tone[None, start : start + 1024], channels, 0)
-            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(chunk), format="fltp", layout=layout)
-            frame.sample_rate = rate
-            frame.pts = start
-            out.mux(stream.encode(frame))
-        out.mux(stream.encode(None))
-    return path
 
 
 def audio_duration(path: Path) -> float | None:

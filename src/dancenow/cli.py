@@ -117,7 +117,15 @@ def cmd_pose(args) -> None:
         raise InputError(args.preview, "the preview must be an .mp4 file")
     if args.backend == "mediapipe":
         from dancenow.pose.extract import detect_video
+        from dancenow.pose.posefile import pose_file_bytes
+        from dancenow.utils.disk import check_free_space
+        from dancenow.video import estimate_mp4_bytes, probe
 
+        info = probe(args.video)
+        check_free_space(args.output, pose_file_bytes(info.num_frames), "the pose file")
+        if args.preview is not None:
+            planned = estimate_mp4_bytes(info.num_frames, info.width, info.height, info.fps, info.has_audio)
+            check_free_space(args.preview, planned, "the preview")
         poses = detect_video(args.video, workers=args.workers, cleanup=not args.no_cleanup)
     else:
         poses = _read_openpose(args)
@@ -446,7 +454,9 @@ def cmd_evaluate(args) -> None:
     if args.transfer is not None:
         from dancenow.evaluation.evaluate import transfer_fidelity
         from dancenow.pose.posefile import load_poses
+        from dancenow.video import probe
 
+        probe(args.transfer)  # a bad video is named before its companion pose file
         poses = load_poses(args.transfer.with_suffix(".poses.npz"))
         result = transfer_fidelity(args.transfer, poses.keypoints)
         if args.json:

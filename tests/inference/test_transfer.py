@@ -15,17 +15,9 @@ from dancenow.inference.transfer import Compositor, fill_missing
 from dancenow.pose.posefile import PoseSequence, save_poses
 from dancenow.synthetic.performer import SOURCE
 from dancenow.synthetic.video import make_clip
-from dancenow.training.run import train_run
 from dancenow.video import probe
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-@pytest.fixture(scope="module")
-def tiny_run(tiny_dataset, tmp_path_factory):
-    run = tmp_path_factory.mktemp("run") / "tiny"
-    train_run(tiny_dataset, run, preset="tiny", max_steps=2, progress=False)
-    return run
 
 
 def _add_audio(video, out, seconds: float) -> None:

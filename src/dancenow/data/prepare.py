@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 from pathlib import Path
 
 import cv2
@@ -33,6 +32,7 @@ from dancenow.pose.extract import detect_video
 from dancenow.pose.layout import BODY
 from dancenow.pose.posefile import PoseSequence, load_poses, save_poses
 from dancenow.utils.atomic import atomic_dir
+from dancenow.utils.disk import check_free_space
 from dancenow.utils.progress import progress as progress_bar
 from dancenow.video import frame_times, iter_frames, probe
 
@@ -78,17 +78,6 @@ def _load_poses(path: Path, video: Path, width: int, height: int) -> PoseSequenc
     if len(poses) != count:
         raise InputError(path, f"has {len(poses)} frames, but {video.name} has {count}")
     return poses
-
-
-def _check_disk(output: Path, nbytes: int) -> None:
-    parent = output.parent
-    while not parent.exists():  # atomic_dir creates missing parents; measure the first that exists
-        parent = parent.parent
-    free = shutil.disk_usage(parent).free
-    if nbytes > free:
-        raise InputError(
-            output, f"needs {nbytes / 1e9:.1f} GB of disk for the frames, {free / 1e9:.1f} GB are free"
-        )
 
 
 def _write_frames(
@@ -178,6 +167,8 @@ def prepare_dataset(
     video, output = Path(video), Path(output)
     _check_output(output)
     info = probe(video)
+    # before pose detection (the long part): frames.npy dominates; keypoints, faces and poses add a little
+    check_free_space(output, info.num_frames * (height * width * 3 + 2 * 137 * 3 * 4 + 16), "the dataset")
     if poses is not None:
         poses_path = Path(poses)
         seq = _load_poses(poses_path, video, info.width, info.height)
@@ -212,7 +203,6 @@ def prepare_dataset(
     keypoints = cropping.transform_keypoints(seq.keypoints, window, (width, height))
     face_size = cropping.face_size_for(height, width)
     faces = cropping.face_boxes(keypoints, height, width, face_size)
-    _check_disk(output, num_frames * height * width * 3)
 
     meta = {
         "version": DATASET_VERSION,

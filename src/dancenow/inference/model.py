@@ -44,14 +44,7 @@ def load_model(run: str | Path, device: str | torch.device = "cpu") -> TrainedMo
     finished. Any missing, corrupt or mismatched file raises :class:`InputError` naming it.
     """
     run = Path(run)
-    cfg, doc = load_run_config(run)
-    data = doc.get("data")
-    if (
-        not isinstance(data, dict)
-        or not _valid_size(data.get("size"))
-        or not isinstance(data.get("face_size"), int)
-    ):
-        raise InputError(run / "config.json", "invalid config: 'data' must give size [w, h] and face_size")
+    cfg, doc = load_run_config(run)  # checks the 'data' facts too (size, face size, crop)
     completed = doc.get("completed_stages", [])
     has_local = (run / "local_enhancer.safetensors").is_file()
     global_path = run / "global_generator.safetensors"
@@ -76,11 +69,3 @@ def load_model(run: str | Path, device: str | torch.device = "cpu") -> TrainedMo
     if face is not None:
         face.eval()
     return TrainedModel(cfg, doc, g.to(device), face.to(device) if face is not None else None)
-
-
-def _valid_size(size) -> bool:
-    return (
-        isinstance(size, list)
-        and len(size) == 2
-        and all(isinstance(v, int) and 16 <= v <= 16384 for v in size)
-    )

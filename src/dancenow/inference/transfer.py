@@ -26,12 +26,13 @@ from dancenow.inference.model import TrainedModel, load_model
 from dancenow.models.generators import temporal_input
 from dancenow.pose.layout import BODY
 from dancenow.pose.normalize import PoseStats, compute_stats, normalize
-from dancenow.pose.posefile import PoseSequence, load_poses, save_poses
+from dancenow.pose.posefile import PoseSequence, load_poses, pose_file_bytes, save_poses
 from dancenow.pose.render import render_pose
 from dancenow.utils.atomic import atomic_path, write_json
+from dancenow.utils.disk import check_free_space
 from dancenow.utils.precision import resolve_precision
 from dancenow.utils.progress import progress as progress_bar
-from dancenow.video import VideoWriter, iter_frames, probe
+from dancenow.video import VideoWriter, estimate_mp4_bytes, iter_frames, probe
 
 log = logging.getLogger(__name__)
 
@@ -202,6 +203,18 @@ def side_by_side(source: np.ndarray, stick: np.ndarray, result: np.ndarray, heig
     return np.concatenate(panels, axis=1)
 
 
+def _check_disk(output: Path, sbs: str | Path | None, model: TrainedModel, info, audio: bool) -> None:
+    """Refuse to start when the planned videos (and the small JSON/pose files) cannot fit."""
+    w, h = (max(a, b) for a, b in zip(model.document["data"]["source_size"], model.size, strict=True))
+    audio = audio and info.has_audio
+    planned = estimate_mp4_bytes(info.num_frames, w, h, info.fps, audio) + pose_file_bytes(info.num_frames)
+    if sbs is not None:  # three panels, each at most 720 px high
+        sh = min(720, h)
+        sw = 3 * max(round(w * sh / h), round(info.width * sh / max(info.height, 1)))
+        planned += estimate_mp4_bytes(info.num_frames, sw, sh, info.fps, audio)  # usually the same disk
+    check_free_space(output, planned, "the transfer")
+
+
 def transfer(
     run: str | Path,
     source: str | Path,
@@ -226,6 +239,7 @@ def transfer(
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     model = load_model(run, dev)  # validates the run before any long work
     info = probe(source)
+    _check_disk(output, side_by_side_path, model, info, audio)
     if source_poses is not None:
         poses = load_poses(source_poses)
         if (poses.width, poses.height) != (info.width, info.height):

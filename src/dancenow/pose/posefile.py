@@ -50,6 +50,11 @@ class PoseSequence:
         return (self.keypoints[:, part, 2] > 0).sum(axis=1) >= min_points
 
 
+def pose_file_bytes(num_frames: int) -> int:
+    """The most a pose file of ``num_frames`` frames takes (uncompressed keypoints and times)."""
+    return num_frames * (NUM_KEYPOINTS * 3 * 4 + 8) + 4096
+
+
 def save_poses(path: str | Path, poses: PoseSequence) -> None:
     """Write ``poses`` to ``path`` atomically."""
     with atomic_path(path) as tmp:

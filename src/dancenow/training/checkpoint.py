@@ -15,6 +15,7 @@ so an interruption at any moment leaves the previous complete checkpoint.
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,8 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from dancenow.errors import InputError
-from dancenow.utils.atomic import atomic_dir, atomic_path
+from dancenow.training.config import STAGES
+from dancenow.utils.atomic import atomic_dir, atomic_path, recover_dir
 
 WEIGHT_FILES = ("global_generator", "local_enhancer", "face_generator")
 
@@ -65,14 +67,55 @@ def save_checkpoint(run: Path, weights: dict[str, dict[str, torch.Tensor]], stat
 def load_checkpoint(run: Path) -> tuple[dict[str, dict[str, torch.Tensor]], dict[str, Any]]:
     """Read ``run/checkpoint``: (weights by name, training state); unpickling is restricted to tensors."""
     folder = run / "checkpoint"
+    recover_dir(folder)  # a kill between atomic_dir's two renames left only the previous checkpoint
     state_path = folder / "training_state.pt"
     if not state_path.is_file():
         raise InputError(run, "no checkpoint to resume from (checkpoint/training_state.pt is missing)")
     try:
         state = torch.load(state_path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - any unpickling failure means an unusable file
+    except pickle.UnpicklingError:
+        # weights_only refuses any global that is not a tensor or plain data: a pickle that could
+        # run code. torch's own message advises weights_only=False, which must never be followed.
         raise InputError(
-            state_path, f"cannot be loaded safely ({e.__class__.__name__}: {str(e)[:200]})"
+            state_path, "refused: it holds pickled Python objects, not only tensors (it could run code)"
         ) from None
+    except Exception as e:  # noqa: BLE001 - any other failure means a damaged file
+        detail = str(e).strip().splitlines()[0][:160] if str(e).strip() else ""
+        raise InputError(
+            state_path, f"damaged, not a training state ({e.__class__.__name__}: {detail})"
+        ) from None
+    problem = _state_problem(state)
+    if problem:
+        raise InputError(state_path, f"not a dancenow training state ({problem})")
     weights = {p.stem: load_weights(p) for p in sorted(folder.glob("*.safetensors"))}
     return weights, state
+
+
+# key -> (accepted types, check); written by Trainer.save
+_STATE_FIELDS: dict[str, tuple[tuple[type, ...], Any]] = {
+    "stage": ((str,), lambda v: v in STAGES),
+    "step": ((int,), lambda v: 0 <= v < 2**62),
+    "elapsed": ((int, float), lambda v: 0 <= v < 1e12),
+    "epoch": ((int,), lambda v: 0 <= v < 2**62),
+    "offset": ((int,), lambda v: 0 <= v < 2**62),
+    "plan_steps": ((int,), lambda v: v == -1 or 0 < v < 2**62),
+    "plan_seconds": ((int, float), lambda v: v == -1 or 0 < v < 1e12),
+    "completed": ((list,), lambda v: all(s in STAGES for s in v)),
+    "optimizers": ((dict,), lambda v: set(v) == {"g", "d"} and all(isinstance(o, dict) for o in v.values())),
+    "torch_rng": ((torch.Tensor,), lambda v: v.dtype == torch.uint8 and v.ndim == 1),
+}
+
+
+def _state_problem(state: Any) -> str | None:
+    """What is wrong with an unpickled training state (None when it has every field, well typed)."""
+    if not isinstance(state, dict):
+        return f"a {type(state).__name__}, not a dict"
+    missing = sorted(set(_STATE_FIELDS) - set(state))
+    if missing:
+        return f"missing {', '.join(missing)}"
+    for key, (types, ok) in _STATE_FIELDS.items():
+        value = state[key]
+        if not isinstance(value, types) or isinstance(value, bool) or not ok(value):
+            shown = value if isinstance(value, (str, int, float)) else type(value).__name__
+            return f"bad {key} {shown!r}"
+    return None

@@ -262,6 +262,17 @@ class Trainer:
         """Write the inference weights and a complete resume checkpoint (rank 0 only)."""
         if not self.dist.is_main:
             return
+        # A finite loss can still end in NaN weights (an overflowing gradient); never let such
+        # weights replace the last good checkpoint or the inference weights.
+        poisoned = [
+            name
+            for name, sd in self.all_weights().items()
+            if any(v.is_floating_point() and not torch.isfinite(v).all() for v in sd.values())
+        ]
+        if poisoned:
+            raise NonFiniteLoss(
+                f"stage {stage}, step {step}: {', '.join(poisoned)} weights became NaN/Inf; not saved"
+            )
         self.write_config()
         for name, sd in self.weights().items():
             ckpt.save_weights(self.run / f"{name}.safetensors", sd)
@@ -281,9 +292,7 @@ class Trainer:
 
     def load(self) -> None:
         """Resume: load weights and state written by :meth:`save`."""
-        weights, state = ckpt.load_checkpoint(self.run)
-        if not isinstance(state, dict) or "stage" not in state:
-            raise InputError(self.run / "checkpoint/training_state.pt", "not a dancenow training state")
+        weights, state = ckpt.load_checkpoint(self.run)  # the state's fields are checked there
         self.completed = list(state["completed"])
         if "local_enhancer" in weights or state["stage"] in ("local", "face") and self.cfg.model.local:
             self.generator("local")
@@ -302,7 +311,10 @@ class Trainer:
                 path = self.run / "checkpoint/local_enhancer.safetensors"
                 raise InputError(path, f"weights do not match config.json ({str(e)[:200]})") from None
         self.stage_state = state
-        torch.set_rng_state(state["torch_rng"])
+        try:
+            torch.set_rng_state(state["torch_rng"])
+        except RuntimeError as e:
+            raise InputError(self.run / "checkpoint/training_state.pt", f"bad torch_rng ({e})") from None
 
     # ------------------------------------------------------------------ logging
     def log_metrics(self, record: dict) -> None:
@@ -660,7 +672,13 @@ class Trainer:
             st = self.stage_state
             step, elapsed, epoch, offset = st["step"], st["elapsed"], st["epoch"], st["offset"]
             for k, o in opt.items():
-                o.load_state_dict(st["optimizers"][k])
+                try:
+                    o.load_state_dict(st["optimizers"][k])
+                except (ValueError, KeyError, TypeError, RuntimeError) as e:
+                    raise InputError(
+                        self.run / "checkpoint/training_state.pt",
+                        f"optimizer state {k!r} does not match the model ({str(e)[:160]})",
+                    ) from None
             if max_steps is None and seconds is None:
                 plan = StagePlan(
                     steps=st["plan_steps"] if st["plan_steps"] > 0 else None,
@@ -703,12 +721,16 @@ class Trainer:
                 for o in opt.values():
                     for group in o.param_groups:
                         group["lr"] = lr
-                if stage == "face":
-                    losses = self.face_step(
-                        batch, modules["g"], modules["face_g"], modules["face_d"], opt["g"], opt["d"]
-                    )
-                else:
-                    losses = self.body_step(batch, modules["g"], modules["d"], opt["g"], opt["d"])
+                try:
+                    if stage == "face":
+                        losses = self.face_step(
+                            batch, modules["g"], modules["face_g"], modules["face_d"], opt["g"], opt["d"]
+                        )
+                    else:
+                        losses = self.body_step(batch, modules["g"], modules["d"], opt["g"], opt["d"])
+                except NonFiniteLoss as e:
+                    bar.close()
+                    raise NonFiniteLoss(f"stage {stage}, step {step + 1}: {e}") from None
                 step += 1
                 offset += batch["label"].shape[0]  # samples of this rank's share of the epoch
                 images_since += 2 * batch["label"].shape[0] * self.dist.world_size

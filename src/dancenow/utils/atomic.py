@@ -27,6 +27,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
+    os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual permissions
     try:
         yield tmp_path
         os.replace(tmp_path, path)
@@ -41,7 +42,9 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     """Like :func:`atomic_path` for a folder; an existing folder at ``path`` is replaced."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    recover_dir(path)
     tmp_path = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    os.chmod(tmp_path, 0o777 & ~_umask())  # mkdtemp makes 0700
     try:
         yield tmp_path
         if path.exists():
@@ -55,6 +58,22 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp_path, ignore_errors=True)
         raise
+
+
+def _umask() -> int:
+    """The process umask (read by setting it, so set straight back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def recover_dir(path: str | Path) -> None:
+    """Undo a crash inside :func:`atomic_dir`'s swap: if ``path`` is gone but the previous version
+    was moved aside (``.NAME.old``), move it back, so "the latest" is never missing."""
+    path = Path(path)
+    old = path.with_name(f".{path.name}.old")
+    if not path.exists() and old.is_dir():
+        os.replace(old, path)
 
 
 def write_json(path: str | Path, data, *, default=None) -> None:
