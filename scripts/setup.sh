@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up dancenow in ./.venv: CPU PyTorch first (so pip never pulls a multi-GB CUDA build),
-# then the package with its test tools. Safe to re-run.
+# then the package with its web interface and test tools. Safe to re-run.
+# The browser test also needs Debian's Chromium (`apt-get install chromium`); it skips without it.
 #
 #   bash scripts/setup.sh                      # CPU
 #   TORCH_INDEX=https://download.pytorch.org/whl/cu128 bash scripts/setup.sh   # NVIDIA GPU
@@ -18,5 +19,5 @@ if [ -n "${TORCH_INDEX:-}" ]; then
 else
   .venv/bin/python -m pip install --quiet "torch==${TORCH_VERSION}" 2>&1 | grep -v '^WARNING: Location' || true
 fi
-.venv/bin/python -m pip install --quiet -e ".[dev]" 2>&1 | grep -v '^WARNING: Location' || true
+.venv/bin/python -m pip install --quiet -e ".[ui,dev]" 2>&1 | grep -v '^WARNING: Location' || true
 .venv/bin/python -c "import dancenow, torch, mediapipe, av; print('dancenow', dancenow.__version__, '| torch', torch.__version__, '| ready')"

@@ -560,6 +560,61 @@ def cmd_env(args) -> None:
         pass
 
 
+# --- ui --------------------------------------------------------------------------------------
+def _add_ui(sub) -> None:
+    p = sub.add_parser(
+        "ui",
+        help="the web interface: train and transfer from a browser",
+        description="Start a local web page (Gradio) for the whole pipeline: upload a target video and see\n"
+        "its stick figures, train with live losses and samples (stop/resume), transfer a source video\n"
+        "and download the result. Targets, runs and results persist in --workspace.\n"
+        "Needs the 'ui' extra: pip install 'dancenow[ui]'.",
+        epilog="examples:\n  dancenow ui\n  dancenow ui --workspace ~/dance --port 8080\n"
+        "  dancenow ui --host 0.0.0.0          # reachable from other machines: only on a trusted network",
+        formatter_class=_formatter,
+    )
+    p.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)"
+    )
+    p.add_argument("--port", type=_positive_int, default=7860, help="port (default 7860)")
+    p.add_argument(
+        "--workspace",
+        type=Path,
+        default=Path("dancenow_workspace"),
+        help="folder for uploads, datasets, runs and results (default ./dancenow_workspace)",
+    )
+    p.add_argument("--max-upload-mb", type=float, default=500.0, help="largest accepted upload (default 500)")
+    p.add_argument(
+        "--share", action="store_true", help="also open a public gradio.live link (off by default)"
+    )
+    p.set_defaults(func=cmd_ui)
+
+
+def cmd_ui(args) -> None:
+    import importlib.util
+    import signal
+
+    if importlib.util.find_spec("gradio") is None:
+        raise InputError(None, "the web interface needs gradio: pip install 'dancenow[ui]'")
+    if not 0 < args.max_upload_mb <= 1_000_000:
+        raise InputError(None, f"--max-upload-mb must be positive, got {args.max_upload_mb}")
+    if args.workspace.exists() and not args.workspace.is_dir():
+        raise InputError(args.workspace, "is not a folder")
+    from dancenow.ui.app import launch
+
+    def terminate(signum, frame):
+        raise KeyboardInterrupt  # the server closes and a running training job checkpoints
+
+    signal.signal(signal.SIGTERM, terminate)
+    launch(
+        args.workspace,
+        host=args.host,
+        port=args.port,
+        share=args.share,
+        max_upload_mb=args.max_upload_mb,
+    )
+
+
 # --- entry point -----------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
@@ -578,6 +633,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_evaluate(sub)
     _add_demo(sub)
     _add_env(sub)
+    _add_ui(sub)
     return parser
 
 
