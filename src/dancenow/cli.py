@@ -293,6 +293,12 @@ def _add_train(sub) -> None:
     p.add_argument("--batch-size", type=_positive_int, help="frame pairs per step per process")
     p.add_argument("--compile", action="store_true", help="torch.compile the networks")
     p.add_argument("--channels-last", action="store_true", help="channels-last memory format")
+    p.add_argument(
+        "--reference",
+        action="store_true",
+        help="the plain fp32 eager implementation (separate D and G steps, PyTorch instance norm), "
+        "for comparison and debugging",
+    )
     p.add_argument("--seed", type=int, help="random seed (default 0)")
     p.set_defaults(func=cmd_train)
 
@@ -320,6 +326,8 @@ def cmd_train(args) -> None:
         overrides["compile"] = True
     if args.channels_last:
         overrides["channels_last"] = True
+    if args.reference:
+        overrides |= {"precision": "fp32", "fused_step": False, "norm_kernel": "instance", "compile": False}
     if args.seed is not None:
         overrides["seed"] = args.seed
     if args.resume and overrides:

@@ -17,6 +17,24 @@ def test_tiny_train_from_the_cli_then_resume(tiny_dataset, tmp_path, cli):
     cli.error(cli("train", tiny_dataset, "-o", run, "--preset", "tiny"), str(run), "--resume")
 
 
+def test_reference_flag_selects_the_plain_implementation(tiny_dataset, tmp_path, cli):
+    import json
+
+    run = tmp_path / "ref"
+    args = ("train", tiny_dataset, "-o", run, "--preset", "tiny", "--stage", "global", "--max-steps", "1")
+    result = cli(*args, "--reference")
+    assert result.returncode == 0, result.stderr
+    cfg = json.loads((run / "config.json").read_text())["train"]
+    assert (cfg["fused_step"], cfg["norm_kernel"], cfg["precision"]) == (False, "instance", "fp32")
+    fast = tmp_path / "fast"
+    result = cli(
+        "train", tiny_dataset, "-o", fast, "--preset", "tiny", "--stage", "global", "--max-steps", "1"
+    )
+    assert result.returncode == 0, result.stderr
+    cfg = json.loads((fast / "config.json").read_text())["train"]
+    assert (cfg["fused_step"], cfg["norm_kernel"]) == (True, "group")
+
+
 def test_bad_datasets_exit_2(tmp_path, cli):
     empty = tmp_path / "empty"
     empty.mkdir()
