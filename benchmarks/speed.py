@@ -104,6 +104,14 @@ elif task == "train":
     else:
         step = lambda i: t.body_step(batches[i % 4], modules["g"], modules["d"], opt["g"], opt["d"])
     med = timed(step, args["steps"], args["warmup"])
+    if args.get("profile"):
+        from torch.profiler import ProfilerActivity, profile
+        acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+        with profile(activities=acts) as prof:
+            step(0)
+            sync()
+        sort = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
+        out["profile"] = prof.key_averages().table(sort_by=sort, row_limit=12)
     w, h = t.data.size
     scale = t.stage_scale(stage)
     out = {"step_s": med, "images_per_s": 2 / med, "image_size": f"{w // scale}x{h // scale}"}
@@ -191,6 +199,7 @@ def main() -> None:
     )
     ap.add_argument("--sizes", default=None, help="comma-separated WxH list (default 256x256,512x256)")
     ap.add_argument("--extra", action="store_true", help="also the default + torch.compile, + bf16")
+    ap.add_argument("--profile", action="store_true", help="also print where one global step's time goes")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     import torch
@@ -222,8 +231,18 @@ def main() -> None:
             for stage in stages_of(args.preset):
                 for name, overrides in configs.items():
                     run = str(root / f"t_{stage}_{name.replace(' ', '_')}")
-                    m = worker(task="train", stage=stage, overrides=overrides, run=run, steps=steps,
-                               warmup=warmup, **common)  # fmt: skip
+                    m = worker(
+                        task="train",
+                        stage=stage,
+                        overrides=overrides,
+                        run=run,
+                        steps=steps,
+                        warmup=warmup,
+                        profile=args.profile and stage == "global",
+                        **common,
+                    )
+                    if "profile" in m:
+                        print(f"\n-- profile of one {stage} step, {name}, {key}\n{m.pop('profile')}")
                     r["train"].setdefault(stage, {})[name] = m
             r["transfer"] = worker(
                 task="transfer",
