@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 from datetime import date
@@ -55,27 +54,13 @@ from dancenow.pose.posefile import load_poses  # noqa: E402
 from dancenow.pose.render import render_pose  # noqa: E402
 from dancenow.training.run import train_run  # noqa: E402
 from dancenow.utils.atomic import atomic_path, write_json  # noqa: E402
+from dancenow.utils.machine import describe  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 VIDEOS = REPO.parent / "shared" / "data" / "videos"
 TARGETS = {"aerobics": "aerobics_studio.mp4", "fashion": "fashion_turn_a.mp4"}
 TRANSFER = ("aerobics", "fashion_turn_a.mp4")  # (target run, source video)
 BEGIN, END = "<!-- quality:begin -->", "<!-- quality:end -->"
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (
-        f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, torch {torch.__version__}, "
-        f"{torch.get_num_threads()} threads"
-    )
 
 
 def heldout_grid(run: Path, dataset: Path, out: Path, n: int = 4, width: int = 768) -> None:
@@ -253,7 +238,7 @@ def main() -> None:
     args.work.mkdir(parents=True, exist_ok=True)
     report = {
         "date": date.today().isoformat(),
-        "machine": machine(),
+        "machine": f"{describe()}, {torch.get_num_threads()} threads",
         "command": "python benchmarks/quality.py"
         + (f" --global-steps {args.global_steps}" if args.global_steps != 600 else "")
         + (f" --face-steps {args.face_steps}" if args.face_steps != 240 else ""),

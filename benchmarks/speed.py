@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -202,19 +201,18 @@ def main() -> None:
     ap.add_argument("--profile", action="store_true", help="also print where one global step's time goes")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
-    import torch
+    from dancenow.utils.machine import describe
 
     sizes = [tuple(int(v) for v in s.split("x")) for s in (args.sizes or "256x256,512x256").split(",")]
     if args.quick:
         sizes = sizes[:1]
     steps, warmup, frames = (3, 1, 20) if args.quick else (6, 2, 60)
     configs = {"reference fp32 eager": REFERENCE, "default": {}} | (EXTRA if args.extra else {})
-    device_name = torch.cuda.get_device_name(0) if args.device == "cuda" else platform.processor() or "CPU"
     result = {
         "date": date.today().isoformat(),
         "preset": args.preset,
         "device": args.device,
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {device_name}, torch {torch.__version__}",
+        "machine": describe(args.device),
         "sizes": {},
     }
     print(f"machine: {result['machine']}  preset: {args.preset}")

@@ -551,7 +551,9 @@ def cmd_env(args) -> None:
 
     print(f"dancenow {__version__}")
     print(f"python {platform.python_version()} ({platform.machine()}, {platform.system()})")
-    print(f"cpus {os.cpu_count()}")
+    from dancenow.utils.machine import cpu_model
+
+    print(f"cpus {os.cpu_count()} ({cpu_model()})")
     for name in ("numpy", "av", "mediapipe", "opencv-contrib-python", "torch", "safetensors"):
         try:
             print(f"{name} {md.version(name)}")
