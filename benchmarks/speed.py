@@ -103,6 +103,9 @@ elif task == "train":
     else:
         step = lambda i: t.body_step(batches[i % 4], modules["g"], modules["d"], opt["g"], opt["d"])
     med = timed(step, args["steps"], args["warmup"])
+    w, h = t.data.size
+    scale = t.stage_scale(stage)
+    out = {"step_s": med, "images_per_s": 2 / med, "image_size": f"{w // scale}x{h // scale}"}
     if args.get("profile"):
         from torch.profiler import ProfilerActivity, profile
         acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
@@ -111,9 +114,6 @@ elif task == "train":
             sync()
         sort = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
         out["profile"] = prof.key_averages().table(sort_by=sort, row_limit=12)
-    w, h = t.data.size
-    scale = t.stage_scale(stage)
-    out = {"step_s": med, "images_per_s": 2 / med, "image_size": f"{w // scale}x{h // scale}"}
 elif task == "transfer":
     from dancenow.inference.model import load_model
     from dancenow.inference.transfer import generate, transfer
