@@ -27,13 +27,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from datetime import date
 from pathlib import Path
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+from dancenow.utils.threads import choose_wait_policy  # noqa: E402  (before torch, as the CLI)
+
+choose_wait_policy()
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402

@@ -147,7 +147,10 @@ print(json.dumps(out))
 
 
 def worker(**args) -> dict:
-    env = dict(os.environ, OMP_WAIT_POLICY=os.environ.get("OMP_WAIT_POLICY", "PASSIVE"))
+    from dancenow.utils.threads import choose_wait_policy
+
+    env = dict(os.environ)
+    choose_wait_policy(env)  # as the dancenow command does, with the previous worker gone
     proc = subprocess.run(
         [sys.executable, "-c", WORKER, json.dumps(args)], capture_output=True, text=True, env=env
     )
