@@ -153,7 +153,7 @@ class Compositor:
 
 def prepare_for_inference(model: TrainedModel, *, fast: bool = True) -> None:
     """Set the generators' execution format in place. ``fast`` (default): channels-last tensors
-    and instance norm on the group-norm kernel, 1.4-1.6x faster on this project's CPU (see
+    and instance norm on the group-norm kernel, 1.2-1.65x faster on this project's CPU (see
     docs/BENCHMARKS.md); else the reference: contiguous tensors, PyTorch's instance norm."""
     fmt = torch.channels_last if fast else torch.contiguous_format
     for net in (model.generator, model.face_generator):

@@ -4,9 +4,13 @@ One step on a batch of frame pairs ``(t-1, t)``:
 
 1. **G forward**: ``fake_{t-1} = G(label_{t-1}, 0)``, ``fake_t = G(label_t, fake_{t-1})`` — the
    second frame conditioned on the first, *not detached* (EDN §3.3).
-2. **D step** on detached fakes: the spatial multi-scale PatchGAN on (label, image) of both
-   frames, the temporal one on (label_{t-1}, label_t, image_{t-1}, image_t); LSGAN.
-3. **G step** with D frozen: LSGAN + λ_FM·feature matching (spatial and temporal) + λ_P·perceptual.
+2. **D losses**: the spatial multi-scale PatchGAN on (label, image) of both frames, the
+   temporal one on (label_{t-1}, label_t, image_{t-1}, image_t), real vs generated; LSGAN.
+3. **G losses**: LSGAN + λ_FM·feature matching (spatial and temporal) + λ_P·perceptual.
+
+By default (``fused_step``) both come from one forward of each D, as in pix2pixHD, and G and
+D are each updated from their own losses. The reference (``fused_step: false``) runs a D step on
+detached fakes, then a G step with D frozen that runs D again.
 
 Stages: ``global`` (the global generator; at half resolution when the model has a local
 enhancer), ``local`` (the local enhancer wrapped around the trained global generator, full
@@ -402,7 +406,8 @@ class Trainer:
 
     # ------------------------------------------------------------------ one step
     def body_step(self, batch: dict, g: nn.Module, d: nn.ModuleDict, opt_g, opt_d) -> dict[str, float]:
-        """One EDN step on frame pairs: G forward, D step on detached fakes, G step with D frozen."""
+        """One EDN step on frame pairs: G forward, then :meth:`fused_step` (default) or, with
+        ``fused_step: false`` (the reference), a D step on detached fakes and a G step with D frozen."""
         fakes = self.forward_pair(g, batch)
         if self.cfg.fused_step:
             losses = self.fused_step(batch, fakes, d, opt_g, opt_d)
