@@ -49,10 +49,8 @@ from dancenow.evaluation.evaluate import (  # noqa: E402
     format_metric,
     transfer_fidelity,
 )
-from dancenow.inference.model import load_model  # noqa: E402
-from dancenow.inference.transfer import generate, transfer  # noqa: E402
+from dancenow.inference.transfer import transfer  # noqa: E402
 from dancenow.pose.posefile import load_poses  # noqa: E402
-from dancenow.pose.render import render_pose  # noqa: E402
 from dancenow.training.run import train_run  # noqa: E402
 from dancenow.utils.atomic import atomic_path, write_json  # noqa: E402
 from dancenow.utils.machine import describe  # noqa: E402
@@ -64,25 +62,14 @@ TRANSFER = ("aerobics", "fashion_turn_a.mp4")  # (target run, source video)
 BEGIN, END = "<!-- quality:begin -->", "<!-- quality:end -->"
 
 
-def heldout_grid(run: Path, dataset: Path, out: Path, n: int = 4, width: int = 768) -> None:
-    """``n`` evenly spaced held-out frames, each as pose | generated | real, downscaled to ``width``."""
-    info = load_dataset_info(dataset)
-    start, stop = info.split_range("val")
-    frames = np.load(dataset / "frames.npy", mmap_mode="r")
-    keypoints = np.load(dataset / "keypoints.npy")[start:stop]
-    model = load_model(run, torch.device("cpu"))
-    generated = [g for g, _ in generate(model, keypoints, device=torch.device("cpu"), progress=False)]
-    picks = np.linspace(0, stop - start - 1, n).round().astype(int)
-    h, w = generated[0].shape[:2]
-    columns = [
-        np.concatenate([render_pose(keypoints[i], h, w), generated[i], np.asarray(frames[start + i])], axis=0)
-        for i in picks
-    ]
-    grid = np.concatenate(columns, axis=1)
-    scale = width / grid.shape[1]
-    grid = cv2.resize(grid, (width, round(grid.shape[0] * scale)), interpolation=cv2.INTER_AREA)
+def preview(sheet: Path, out: Path, width: int = 768) -> None:
+    """``evaluate``'s held-out sheet (pose | generated | real), downscaled to ``width`` for the docs."""
+    grid = cv2.imread(str(sheet))
+    grid = cv2.resize(
+        grid, (width, round(grid.shape[0] * width / grid.shape[1])), interpolation=cv2.INTER_AREA
+    )
     with atomic_path(out) as tmp:
-        cv2.imwrite(str(tmp), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
+        cv2.imwrite(str(tmp), grid)
 
 
 def run_target(name: str, video: Path, work: Path, global_steps: int, face_steps: int, images: Path) -> dict:
@@ -106,8 +93,9 @@ def run_target(name: str, video: Path, work: Path, global_steps: int, face_steps
     t = time.perf_counter()
     results = evaluate(run, ds, baseline="nearest-pose", out_dir=run / "eval")
     timing["evaluate_s"] = time.perf_counter() - t
-    heldout_grid(run, ds, images / f"quality_heldout_{name}.png")
-    (t0, t1), (v0, v1) = load_dataset_info(ds).split_range("train"), load_dataset_info(ds).split_range("val")
+    preview(run / "eval" / "heldout_frames.png", images / f"quality_heldout_{name}.png")
+    info = load_dataset_info(ds)
+    (t0, t1), (v0, v1) = info.split_range("train"), info.split_range("val")
     return {
         "video": video.name,
         "train_frames": t1 - t0,

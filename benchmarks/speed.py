@@ -34,8 +34,6 @@ import time
 from datetime import date
 from pathlib import Path
 
-REFERENCE = {"precision": "fp32", "compile": False, "channels_last": False, "fused_step": False,
-             "norm_kernel": "instance"}  # fmt: skip
 EXTRA = {"default + torch.compile": {"compile": True}, "default + bf16": {"precision": "bf16"}}
 
 WORKER = r"""
@@ -210,7 +208,9 @@ def main() -> None:
     if args.quick:
         sizes = sizes[:1]
     steps, warmup, frames = (3, 1, 20) if args.quick else (6, 2, 60)
-    configs = {"reference fp32 eager": REFERENCE, "default": {}} | (EXTRA if args.extra else {})
+    from dancenow.training.config import REFERENCE_OVERRIDES
+
+    configs = {"reference fp32 eager": REFERENCE_OVERRIDES, "default": {}} | (EXTRA if args.extra else {})
     result = {
         "date": date.today().isoformat(),
         "preset": args.preset,

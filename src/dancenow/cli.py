@@ -6,22 +6,15 @@ error, 130 interrupted.
 
 from __future__ import annotations
 
+import argparse
 import os
+import platform
+import sys
+from pathlib import Path
 
+from dancenow import __version__
+from dancenow.errors import InputError
 from dancenow.utils.threads import choose_wait_policy
-
-# Before torch is imported anywhere: spinning OpenMP waiters when the machine is idle (1.2x
-# faster), sleeping ones when other processes keep a core busy (spinning then costs 2x or more).
-# An OMP_WAIT_POLICY set by the user wins.
-choose_wait_policy()
-
-import argparse  # noqa: E402
-import platform  # noqa: E402
-import sys  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-from dancenow import __version__  # noqa: E402
-from dancenow.errors import InputError  # noqa: E402
 
 PROG = "dancenow"
 
@@ -329,7 +322,9 @@ def cmd_train(args) -> None:
     if args.channels_last:
         overrides["channels_last"] = True
     if args.reference:
-        overrides |= {"precision": "fp32", "fused_step": False, "norm_kernel": "instance", "compile": False}
+        from dancenow.training.config import REFERENCE_OVERRIDES
+
+        overrides |= REFERENCE_OVERRIDES
     if args.seed is not None:
         overrides["seed"] = args.seed
     if args.resume and overrides:
@@ -652,6 +647,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if "torch" not in sys.modules:
+        # Before the command imports torch: spinning OpenMP waiters when the machine is idle (1.2x
+        # faster), sleeping ones when other processes keep a core busy (spinning then costs 2x
+        # or more). An OMP_WAIT_POLICY set by the user wins. Once torch is loaded (a caller that
+        # imported it, the web UI's server) the policy is fixed, so nothing is sampled.
+        choose_wait_policy()
     try:
         args.func(args)
     except InputError as e:

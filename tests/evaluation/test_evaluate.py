@@ -34,8 +34,14 @@ def test_evaluate_model_and_baseline_writes_reports(tiny_dataset, tmp_path, cli)
         "evaluation.md",
         "metrics_over_time.png",
         "worst_frames.png",
+        "heldout_frames.png",
     ):
         assert (out / name).is_file(), name
+    import cv2
+
+    sheet = cv2.imread(str(out / "heldout_frames.png"))  # 4 columns of pose | generated | real
+    h, w = cv2.imread(str(out / "worst_frames.png")).shape[:2]
+    assert sheet.shape[0] == h // 2 * 3 and sheet.shape[1] == 4 * (w // min(6, summary["frames"]))
     assert "nearest-pose" in result.stdout
 
 

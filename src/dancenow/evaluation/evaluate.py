@@ -29,6 +29,7 @@ from dancenow.evaluation.metrics import body_box, crop_box, flicker, pose_distan
 from dancenow.inference.model import load_model
 from dancenow.inference.transfer import generate
 from dancenow.pose.layout import BODY, B
+from dancenow.pose.render import render_pose
 from dancenow.utils.atomic import atomic_path, write_json
 from dancenow.utils.progress import progress as progress_bar
 
@@ -180,8 +181,9 @@ def evaluate(
 ) -> dict:
     """Evaluate ``run`` (and/or the ``nearest-pose`` baseline) on ``split`` of ``dataset``.
 
-    Writes ``evaluation.json``, ``frames.csv``, ``evaluation.md`` and ``worst_frames.png`` into
-    ``out_dir`` when given. Returns the summary dict.
+    Writes ``evaluation.json``, ``frames.csv``, ``evaluation.md``, ``metrics_over_time.png``,
+    ``worst_frames.png`` and ``heldout_frames.png`` (four evenly spaced frames: pose | generated |
+    real) into ``out_dir`` when given. Returns the summary dict.
     """
     info = load_dataset_info(dataset)
     start, stop = info.split_range(split)
@@ -217,12 +219,17 @@ def evaluate(
         scored[name] = score(generated, real, kp, fb, real_poses=real_poses, progress=progress, label=name)
         results[name] = scored[name].summary
     if out_dir is not None:
-        write_reports(Path(out_dir), results, scored, generated_sets, real)
+        write_reports(Path(out_dir), results, scored, generated_sets, real, kp)
     return results
 
 
 def write_reports(
-    out: Path, results: dict, scored: dict, generated_sets: dict, real: list[np.ndarray]
+    out: Path,
+    results: dict,
+    scored: dict,
+    generated_sets: dict,
+    real: list[np.ndarray],
+    keypoints: np.ndarray,
 ) -> None:
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "evaluation.json", results, default=str)
@@ -237,7 +244,16 @@ def write_reports(
         tmp.write_text(markdown_table(results))
     if "model" in scored:
         plot_over_time(out / "metrics_over_time.png", scored)
-        contact_sheet(out / "worst_frames.png", scored["model"].rows, generated_sets["model"], real)
+        generated = generated_sets["model"]
+        rows = scored["model"].rows
+        worst = sorted(range(len(rows)), key=lambda i: rows[i].get("body_ssim", 1.0))[:6]
+        frame_sheet(out / "worst_frames.png", [[generated[i], real[i]] for i in worst])
+        h, w = real[0].shape[:2]
+        spaced = np.linspace(0, len(real) - 1, min(4, len(real))).round().astype(int)
+        frame_sheet(
+            out / "heldout_frames.png",
+            [[render_pose(keypoints[i], h, w), generated[i], real[i]] for i in spaced],
+        )
 
 
 METRIC_ROWS = (  # (title, summary key, format) in report order
@@ -305,13 +321,12 @@ def plot_over_time(path: Path, scored: dict) -> None:
     cv2.imwrite(str(path), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
 
 
-def contact_sheet(
-    path: Path, rows: list[dict], generated: list[np.ndarray], real: list[np.ndarray], n: int = 6
-) -> None:
-    """The ``n`` frames with the lowest body SSIM: generated over real, side by side."""
-    order = sorted(range(len(rows)), key=lambda i: rows[i].get("body_ssim", 1.0))[:n]
-    tiles = [np.concatenate([generated[i], real[i]], axis=0) for i in order]
-    cv2.imwrite(str(path), cv2.cvtColor(np.concatenate(tiles, axis=1), cv2.COLOR_RGB2BGR))
+def frame_sheet(path: Path, columns: list[list[np.ndarray]]) -> None:
+    """A PNG of ``columns`` side by side, each a list of same-size RGB images stacked top to bottom
+    (the worst frames: generated over real; evenly spaced frames: pose over generated over real)."""
+    sheet = np.concatenate([np.concatenate(c, axis=0) for c in columns], axis=1)
+    with atomic_path(path) as tmp:
+        cv2.imwrite(str(tmp), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
 
 
 def transfer_fidelity(

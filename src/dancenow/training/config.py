@@ -227,6 +227,16 @@ def load_preset(name: str) -> TrainConfig:
     return TrainConfig.from_dict(merge_overrides(TrainConfig(preset=name).to_dict(), overrides))
 
 
+# The plain fp32 eager implementation (``dancenow train --reference``), for comparison and debugging.
+REFERENCE_OVERRIDES = {
+    "precision": "fp32",
+    "compile": False,
+    "channels_last": False,
+    "fused_step": False,
+    "norm_kernel": "instance",
+}
+
+
 def merge_overrides(base: dict, overrides: dict) -> dict:
     """``base`` with ``overrides`` applied section by section (``optim.epochs`` is replaced whole)."""
     out = dict(base)

@@ -425,37 +425,11 @@ class Trainer:
         Each backward pass is restricted to its own network's parameters (``inputs=``): the D loss
         does not reach G, and the G loss leaves no gradient in D.
         """
-        lam = self.cfg.loss
-        lp, l, ip, i = batch["label_prev"], batch["label"], batch["image_prev"], batch["image"]
-        fake_p, fake = fakes
-        labels, n = torch.cat([lp, l]), 2 * lp.shape[0]
         set_requires_grad(d, True)
         with self.autocast():
-            s_real, s_fake = _split(
-                d["spatial"](torch.cat([torch.cat([labels, labels]), torch.cat([ip, i, fake_p, fake])], 1)), n
-            )
-            losses = {
-                "d_spatial": 0.5 * (self.gan_loss(s_real, True) + self.gan_loss(s_fake, False)),
-                "g_gan": self.gan_loss(s_fake, True),
-                "g_fm": self.fm_loss(s_fake, s_real),
-                "g_perceptual": self.perceptual_loss(torch.cat([fake_p, fake]), torch.cat([ip, i])),
-            }
-            d_total = losses["d_spatial"]
-            g_total = (
-                losses["g_gan"]
-                + lam.lambda_fm * losses["g_fm"]
-                + lam.lambda_perceptual * losses["g_perceptual"]
-            )
-            if self.cfg.model.temporal:
-                t_in = [torch.cat([lp, lp]), torch.cat([l, l]), torch.cat([ip, fake_p]), torch.cat([i, fake])]
-                t_real, t_fake = _split(d["temporal"](torch.cat(t_in, 1)), n // 2)
-                losses["d_temporal"] = 0.5 * (self.gan_loss(t_real, True) + self.gan_loss(t_fake, False))
-                losses["g_gan_temporal"] = self.gan_loss(t_fake, True)
-                losses["g_fm_temporal"] = self.fm_loss(t_fake, t_real)
-                d_total = d_total + lam.lambda_temporal * losses["d_temporal"]
-                g_total = g_total + lam.lambda_temporal * (
-                    losses["g_gan_temporal"] + lam.lambda_fm * losses["g_fm_temporal"]
-                )
+            outputs = self.discriminate(d, batch, *fakes)
+            losses = self.d_losses(*outputs) | self.g_losses(*outputs, batch, fakes)
+        d_total, g_total = losses["d_total"], losses["g_total"]
         _check_finite(d_total, "discriminator loss")
         _check_finite(g_total, "generator loss")
         g_params = [p for group in opt_g.param_groups for p in group["params"] if p.requires_grad]
@@ -466,9 +440,6 @@ class Trainer:
         torch.autograd.backward(d_total, inputs=d_params)
         opt_g.step()
         opt_d.step()
-        with torch.no_grad():
-            losses["l1"] = (torch.cat([fake_p, fake]).float() - torch.cat([ip, i]).float()).abs().mean()
-        losses["d_total"], losses["g_total"] = d_total, g_total
         return losses
 
     def forward_pair(self, g: nn.Module, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
@@ -481,86 +452,86 @@ class Trainer:
         with self.autocast():
             return g(batch["label_prev"], batch["label"])
 
+    def discriminate(self, d: nn.ModuleDict, batch: dict, fake_p: torch.Tensor, fake: torch.Tensor):
+        """Each D on ``[real; generated]`` in one call (one forward per backward, as DDP requires;
+        instance norm keeps the samples independent). Returns ``(s_real, s_fake, t_real, t_fake)``,
+        the temporal pair ``None`` without temporal smoothing."""
+        lp, l, ip, i = batch["label_prev"], batch["label"], batch["image_prev"], batch["image"]
+        labels, n = torch.cat([lp, l]), 2 * lp.shape[0]
+        s_in = torch.cat([torch.cat([labels, labels]), torch.cat([ip, i, fake_p, fake])], 1)
+        s_real, s_fake = _split(d["spatial"](s_in), n)
+        if not self.cfg.model.temporal:
+            return s_real, s_fake, None, None
+        t_in = [torch.cat([lp, lp]), torch.cat([l, l]), torch.cat([ip, fake_p]), torch.cat([i, fake])]
+        t_real, t_fake = _split(d["temporal"](torch.cat(t_in, 1)), n // 2)
+        return s_real, s_fake, t_real, t_fake
+
+    def d_losses(self, s_real, s_fake, t_real, t_fake) -> dict[str, torch.Tensor]:
+        """LSGAN losses of the spatial and temporal D (real → 1, generated → 0) and their total."""
+        losses = {"d_spatial": 0.5 * (self.gan_loss(s_real, True) + self.gan_loss(s_fake, False))}
+        losses["d_total"] = losses["d_spatial"]
+        if t_real is not None:
+            losses["d_temporal"] = 0.5 * (self.gan_loss(t_real, True) + self.gan_loss(t_fake, False))
+            losses["d_total"] = losses["d_total"] + self.cfg.loss.lambda_temporal * losses["d_temporal"]
+        return losses
+
+    def g_losses(self, s_real, s_fake, t_real, t_fake, batch: dict, fakes) -> dict[str, torch.Tensor]:
+        """G's losses: LSGAN + λ_FM·feature matching (spatial, temporal) + λ_P·perceptual, their
+        total, and the L1 to the real frames (logged only)."""
+        lam = self.cfg.loss
+        real_both, fake_both = torch.cat([batch["image_prev"], batch["image"]]), torch.cat(list(fakes))
+        losses = {
+            "g_gan": self.gan_loss(s_fake, True),
+            "g_fm": self.fm_loss(s_fake, s_real),
+            "g_perceptual": self.perceptual_loss(fake_both, real_both),
+        }
+        total = (
+            losses["g_gan"] + lam.lambda_fm * losses["g_fm"] + lam.lambda_perceptual * losses["g_perceptual"]
+        )
+        if t_real is not None:
+            losses["g_gan_temporal"] = self.gan_loss(t_fake, True)
+            losses["g_fm_temporal"] = self.fm_loss(t_fake, t_real)
+            total = total + lam.lambda_temporal * (
+                losses["g_gan_temporal"] + lam.lambda_fm * losses["g_fm_temporal"]
+            )
+        losses["g_total"] = total
+        with torch.no_grad():
+            losses["l1"] = (fake_both.float() - real_both.float()).abs().mean()
+        return losses
+
     def d_step(self, batch: dict, fakes, d: nn.ModuleDict, opt_d) -> dict[str, torch.Tensor]:
         """Update the spatial and temporal discriminators on real pairs vs detached generated pairs."""
-        lp, l, ip, i = batch["label_prev"], batch["label"], batch["image_prev"], batch["image"]
-        fake_p, fake = (f.detach() for f in fakes)
-        labels = torch.cat([lp, l])
         set_requires_grad(d, True)
         opt_d.zero_grad(set_to_none=True)
-        # Real and fake go through each D in one call (one forward per backward, as DDP requires;
-        # instance norm keeps the samples independent).
         with self.autocast():
-            n = 2 * lp.shape[0]
-            s_out = d["spatial"](
-                torch.cat([torch.cat([labels, labels]), torch.cat([ip, i, fake_p, fake])], 1)
-            )
-            s_real, s_fake = _split(s_out, n)
-            losses = {"d_spatial": 0.5 * (self.gan_loss(s_real, True) + self.gan_loss(s_fake, False))}
-            total = losses["d_spatial"]
-            if self.cfg.model.temporal:
-                t_out = d["temporal"](
-                    torch.cat(
-                        [
-                            torch.cat([lp, lp]),
-                            torch.cat([l, l]),
-                            torch.cat([ip, fake_p]),
-                            torch.cat([i, fake]),
-                        ],
-                        1,
-                    )
-                )
-                t_real, t_fake = _split(t_out, n // 2)
-                losses["d_temporal"] = 0.5 * (self.gan_loss(t_real, True) + self.gan_loss(t_fake, False))
-                total = total + self.cfg.loss.lambda_temporal * losses["d_temporal"]
-        _check_finite(total, "discriminator loss")
-        total.backward()
+            losses = self.d_losses(*self.discriminate(d, batch, *(f.detach() for f in fakes)))
+        _check_finite(losses["d_total"], "discriminator loss")
+        losses["d_total"].backward()
         opt_d.step()
-        losses["d_total"] = total
         return losses
 
     def g_step(self, batch: dict, fakes, d: nn.ModuleDict, opt_g) -> dict[str, torch.Tensor]:
-        """Update G with D frozen: LSGAN + λ_FM·feature matching (spatial, temporal) + λ_P·perceptual.
+        """Update G with D frozen, D run again on the real and on the generated frames.
 
         D is called through its unwrapped module, so DDP does not wait for D gradients here.
         """
-        lam = self.cfg.loss
         lp, l, ip, i = batch["label_prev"], batch["label"], batch["image_prev"], batch["image"]
         fake_p, fake = fakes
-        labels, real_both, fake_both = torch.cat([lp, l]), torch.cat([ip, i]), torch.cat([fake_p, fake])
+        labels = torch.cat([lp, l])
         dm = {k: (v.module if isinstance(v, DDP) else v) for k, v in d.items()}
         set_requires_grad(d, False)
         opt_g.zero_grad(set_to_none=True)
         with self.autocast():
-            s_fake = dm["spatial"](torch.cat([labels, fake_both], 1))
+            s_fake = dm["spatial"](torch.cat([labels, torch.cat([fake_p, fake])], 1))
+            t_fake = dm["temporal"](torch.cat([lp, l, fake_p, fake], 1)) if self.cfg.model.temporal else None
             with torch.no_grad():
-                s_real = dm["spatial"](torch.cat([labels, real_both], 1))
-            losses = {
-                "g_gan": self.gan_loss(s_fake, True),
-                "g_fm": self.fm_loss(s_fake, s_real),
-                "g_perceptual": self.perceptual_loss(fake_both, real_both),
-            }
-            total = (
-                losses["g_gan"]
-                + lam.lambda_fm * losses["g_fm"]
-                + lam.lambda_perceptual * losses["g_perceptual"]
-            )
-            if self.cfg.model.temporal:
-                t_fake = dm["temporal"](torch.cat([lp, l, fake_p, fake], 1))
-                with torch.no_grad():
-                    t_real = dm["temporal"](torch.cat([lp, l, ip, i], 1))
-                losses["g_gan_temporal"] = self.gan_loss(t_fake, True)
-                losses["g_fm_temporal"] = self.fm_loss(t_fake, t_real)
-                total = total + lam.lambda_temporal * (
-                    losses["g_gan_temporal"] + lam.lambda_fm * losses["g_fm_temporal"]
-                )
-        _check_finite(total, "generator loss")
-        total.backward()
+                s_real = dm["spatial"](torch.cat([labels, torch.cat([ip, i])], 1))
+                t_real = dm["temporal"](torch.cat([lp, l, ip, i], 1)) if self.cfg.model.temporal else None
+            losses = self.g_losses(s_real, s_fake, t_real, t_fake, batch, fakes)
+        _check_finite(losses["g_total"], "generator loss")
+        losses["g_total"].backward()
         opt_g.step()
         set_requires_grad(d, True)
-        with torch.no_grad():
-            losses["l1"] = (fake_both.float() - real_both.float()).abs().mean()
-        losses["g_total"] = total
         return losses
 
     def face_step(
