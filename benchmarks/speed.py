@@ -1,20 +1,26 @@
 """Speed of every stage, the fp32 eager reference against the default fast path, in one run.
 
     python benchmarks/speed.py [--quick] [--json OUT.json] [--preset cpu] [--device cpu|cuda]
-                               [--sizes 256x256,512x256] [--extra]
+                               [--sizes 256x256,512x256] [--extra] [--ablate] [--profile]
 
 Measures, on a generated dancer (no footage needed):
   (a) pose extraction frames/s (MediaPipe Holistic, one process, the generated clip);
   (b) data-loader batches/s (the preset's worker count) against training steps/s: the loader
       must never be the bottleneck;
   (c) training step time and images/s per stage (global, local when the preset has one, face)
-      for the reference configuration and for the default, with their ratio;
+      for the reference configuration and for the default, with their ratio; the arithmetic of
+      a step (GMAC, convolutions and matmuls as executed, forward and backward), the share of
+      the device's matmul peak it reaches, and the bound that puts on any speed-up: the default's
+      arithmetic done at the peak;
   (d) transfer frames/s: generation alone (reference and default) and the whole ``transfer``
       (normalize, generate, paste, encode H.264) with the default;
   (e) peak memory of each measurement (RSS; GPU memory on a GPU).
-Each measurement runs in a fresh process (clean peak memory), one after the other, so ratios
-compare like with like. ``--quick`` (256x256, fewer steps) takes about a minute on 2 CPU cores
-and prints the training-step ratio on its last line.
+Memory and arithmetic come from a fresh process per configuration. Training step times come from
+one process that alternates the configurations step by step and samples the matmul peak between
+rounds, so a drift in the machine's speed (separate processes differ by up to 25 % on a shared
+VM) hits all of them alike. ``--quick`` (256x256, global stage) takes about a minute on 2 CPU
+cores and prints the training-step ratio on its last line. ``--ablate`` adds the default with its
+fused step, or its norm kernel, replaced by the reference's.
 
 The reference is pix2pixHD as plainly written: fp32, eager, contiguous tensors, a D step then a
 G step that runs D again, PyTorch's instance norm; generation with contiguous tensors. The
@@ -35,6 +41,11 @@ from datetime import date
 from pathlib import Path
 
 EXTRA = {"default + torch.compile": {"compile": True}, "default + bf16": {"precision": "bf16"}}
+# The default with one of its parts replaced by the reference's: what each part is worth
+ABLATE = {
+    "default, D then G step": {"fused_step": False},
+    "default, torch instance norm": {"norm_kernel": "instance"},
+}
 
 WORKER = r"""
 import json, resource, sys, time
@@ -48,21 +59,43 @@ def sync():
     if device.type == "cuda":
         torch.cuda.synchronize()
 
-def timed(fn, n, warmup):
-    for i in range(warmup):
-        fn(i)
-    sync()
-    times = []
-    for i in range(n):
-        t0 = time.perf_counter(); fn(warmup + i); sync(); times.append(time.perf_counter() - t0)
-    return sorted(times)[len(times) // 2]
-
-def trainer(overrides):
+def trainer(overrides, run=None):
     from dancenow.training.config import TrainConfig, load_preset, merge_overrides
     from dancenow.training.distributed import DistInfo
     from dancenow.training.trainer import Trainer
     cfg = TrainConfig.from_dict(merge_overrides(load_preset(args["preset"]).to_dict(), overrides))
-    return Trainer(cfg, args["dataset"], args["run"], DistInfo(device=device), progress=False)
+    return Trainer(cfg, args["dataset"], run or args["run"], DistInfo(device=device), progress=False)
+
+def matmul_peak(best):
+    # The device's matmul throughput (GMAC/s), kept as the best of the calls: the ceiling for
+    # convolution arithmetic in fp32 and, where the default autocasts to it, bf16.
+    from dancenow.utils.precision import resolve_precision
+    n, reps = (2048, 5) if device.type == "cpu" else (8192, 50)
+    dtypes = {"fp32": torch.float32} | ({"bf16": torch.bfloat16} if resolve_precision("auto", device) else {})
+    for name, dtype in dtypes.items():
+        a, b = (torch.randn(n, n, device=device, dtype=dtype) for _ in range(2))
+        a @ b; sync()
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            a @ b
+        sync()
+        rate = reps * n**3 / (time.perf_counter() - t0) / 1e9
+        best[f"{name}_gmac_per_s"] = max(rate, best.get(f"{name}_gmac_per_s", 0.0))
+    return best
+
+def train_step(overrides, stage, run=None):
+    # (trainer, step(i)): one training step of the stage on four fixed frame pairs
+    from dancenow.data.dataset import PairDataset
+    t = trainer(overrides, run)
+    g = t.generator(stage)
+    opt = t.make_optimizers(stage)
+    modules = t._wrap(stage, g)
+    ds = PairDataset(args["dataset"], "train")
+    batches = [t.batch_to({k: v[None] for k, v in ds[i].items()}, t.stage_scale(stage)) for i in range(4)]
+    if stage == "face":
+        return t, lambda i: t.face_step(batches[i % 4], modules["g"], modules["face_g"], modules["face_d"],
+                                        opt["g"], opt["d"])
+    return t, lambda i: t.body_step(batches[i % 4], modules["g"], modules["d"], opt["g"], opt["d"])
 
 task = args["task"]
 if task == "pose":
@@ -87,23 +120,18 @@ elif task == "loader":
         it = iter(loader)
     out = {"batches_per_s": n / (time.perf_counter() - t0), "num_workers": t.cfg.num_workers}
 elif task == "train":
-    from dancenow.data.dataset import PairDataset
-    t = trainer(args["overrides"])
+    # One configuration alone in a fresh process: its peak memory and the arithmetic of a step
+    # (convolutions and matmuls, forward and backward, as executed). Times come from train_ab.
     stage = args["stage"]
-    g = t.generator(stage)
-    opt = t.make_optimizers(stage)
-    modules = t._wrap(stage, g)
-    ds = PairDataset(args["dataset"], "train")
-    batches = [t.batch_to({k: v[None] for k, v in ds[i].items()}, t.stage_scale(stage)) for i in range(4)]
-    if stage == "face":
-        step = lambda i: t.face_step(batches[i % 4], modules["g"], modules["face_g"], modules["face_d"],
-                                     opt["g"], opt["d"])
-    else:
-        step = lambda i: t.body_step(batches[i % 4], modules["g"], modules["d"], opt["g"], opt["d"])
-    med = timed(step, args["steps"], args["warmup"])
+    t, step = train_step(args["overrides"], stage)
+    step(0)
+    sync()
     w, h = t.data.size
     scale = t.stage_scale(stage)
-    out = {"step_s": med, "images_per_s": 2 / med, "image_size": f"{w // scale}x{h // scale}"}
+    from torch.utils.flop_counter import FlopCounterMode
+    with FlopCounterMode(display=False) as counter:
+        step(1)
+    out = {"gmac_per_step": counter.get_total_flops() / 2e9, "image_size": f"{w // scale}x{h // scale}"}
     if args.get("profile"):
         from torch.profiler import ProfilerActivity, profile
         acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
@@ -112,6 +140,23 @@ elif task == "train":
             sync()
         sort = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
         out["profile"] = prof.key_averages().table(sort_by=sort, row_limit=12)
+elif task == "train_ab":
+    # Every configuration in one process, their steps interleaved round by round, with a matmul
+    # peak sample each round: a drift of the machine's speed (which moves separate processes by up
+    # to 25 %) then hits all of them, and the peak they are compared with, alike.
+    steps = {name: train_step(ov, args["stage"], f"{args['run']}_{i}")[1]
+             for i, (name, ov) in enumerate(args["configs"].items())}
+    times = {name: [] for name in steps}
+    for name, step in steps.items():
+        for i in range(args["warmup"]):
+            step(i)
+    peak = {}
+    for r in range(args["steps"]):
+        for name, step in steps.items():
+            sync(); t0 = time.perf_counter(); step(r); sync(); times[name].append(time.perf_counter() - t0)
+        matmul_peak(peak)
+    out = {"step_s": {name: sorted(v)[len(v) // 2] for name, v in times.items()}, "peak": peak,
+           "rounds": args["steps"]}
 elif task == "transfer":
     from dancenow.inference.model import load_model
     from dancenow.inference.transfer import generate, transfer
@@ -199,6 +244,9 @@ def main() -> None:
     )
     ap.add_argument("--sizes", default=None, help="comma-separated WxH list (default 256x256,512x256)")
     ap.add_argument("--extra", action="store_true", help="also the default + torch.compile, + bf16")
+    ap.add_argument(
+        "--ablate", action="store_true", help="also the default with its fused step or its norm kernel undone"
+    )
     ap.add_argument("--profile", action="store_true", help="also print where one global step's time goes")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
@@ -207,10 +255,11 @@ def main() -> None:
     sizes = [tuple(int(v) for v in s.split("x")) for s in (args.sizes or "256x256,512x256").split(",")]
     if args.quick:
         sizes = sizes[:1]
-    steps, warmup, frames = (3, 1, 20) if args.quick else (6, 2, 60)
+    rounds, frames = (4, 20) if args.quick else (9, 60)  # interleaved training steps; frames generated
     from dancenow.training.config import REFERENCE_OVERRIDES
 
-    configs = {"reference fp32 eager": REFERENCE_OVERRIDES, "default": {}} | (EXTRA if args.extra else {})
+    configs = {"reference fp32 eager": REFERENCE_OVERRIDES, "default": {}}
+    configs |= (EXTRA if args.extra else {}) | (ABLATE if args.ablate else {})
     result = {
         "date": date.today().isoformat(),
         "preset": args.preset,
@@ -226,10 +275,10 @@ def main() -> None:
             root.mkdir()
             inputs = make_inputs(root, (w, h), args.preset, args.device, 1.0 if args.quick else 3.0)
             common = {"preset": args.preset, "device": args.device, "dataset": inputs["dataset"]}
-            r: dict = {"train": {}}
+            r: dict = {"train": {}, "device": args.device}
             r["pose"] = worker(task="pose", video=inputs["video"], **common)
-            r["loader"] = worker(task="loader", run=str(root / "loader_run"), steps=4 * steps, **common)
-            for stage in stages_of(args.preset):
+            r["loader"] = worker(task="loader", run=str(root / "loader_run"), steps=12, **common)
+            for stage in stages_of(args.preset)[: 1 if args.quick else None]:
                 for name, overrides in configs.items():
                     run = str(root / f"t_{stage}_{name.replace(' ', '_')}")
                     m = worker(
@@ -237,14 +286,21 @@ def main() -> None:
                         stage=stage,
                         overrides=overrides,
                         run=run,
-                        steps=steps,
-                        warmup=warmup,
                         profile=args.profile and stage == "global",
                         **common,
                     )
                     if "profile" in m:
                         print(f"\n-- profile of one {stage} step, {name}, {key}\n{m.pop('profile')}")
                     r["train"].setdefault(stage, {})[name] = m
+                r.setdefault("interleaved", {})[stage] = worker(
+                    task="train_ab",
+                    stage=stage,
+                    configs=configs,
+                    run=str(root / f"ab_{stage}"),
+                    steps=rounds,
+                    warmup=1,
+                    **common,
+                )
             r["transfer"] = worker(
                 task="transfer",
                 run=inputs["run"],
@@ -260,10 +316,13 @@ def main() -> None:
         args.json.write_text(json.dumps(result, indent=2))
     first = f"{sizes[0][0]}x{sizes[0][1]}"
     g = result["sizes"][first]["train"]["global"]
-    if "step_s" in g.get("default", {}) and "step_s" in g.get("reference fp32 eager", {}):
-        ratio = g["reference fp32 eager"]["step_s"] / g["default"]["step_s"]
+    ab = result["sizes"][first]["interleaved"]["global"].get("step_s", {})
+    if "default" in ab and "reference fp32 eager" in ab:
+        ratio = ab["reference fp32 eager"] / ab["default"]
+        bound = g.get("default", {}).get("speedup_bound")
         print(
             f"training step speed-up, default vs fp32 eager reference, global stage at {first}: {ratio:.2f}x"
+            + (f" (arithmetic bound {bound:.2f}x)" if bound else "")
         )
 
 
@@ -273,25 +332,66 @@ def fmt_mem(m: dict) -> str:
     )
 
 
+def peak_for(name: str, peak: dict, device: str) -> float | None:
+    """The matmul peak in the dtype configuration ``name`` computes in (bf16 where it autocasts)."""
+    import torch
+
+    from dancenow.utils.precision import resolve_precision
+
+    bf16 = name != "reference fp32 eager" and (
+        "bf16" in name or resolve_precision("auto", torch.device(device)) is not None
+    )
+    return peak.get("bf16_gmac_per_s" if bf16 else "fp32_gmac_per_s")
+
+
 def report(size: str, r: dict) -> None:
+    """Print one size's figures; adds each training configuration's share of the matmul peak and,
+    for the default, the arithmetic bound on its speed-up: the reference's step time over the
+    default's arithmetic done at the peak (no implementation of the same arithmetic can beat it)."""
     p = r["pose"]
+    device = r.get("device", "cpu")
     print(f"\n== {size}")
     print(f"pose extraction     {p.get('frames_per_s', float('nan')):7.1f} frames/s   {fmt_mem(p)}" + _err(p))
     for stage, runs in r["train"].items():
-        ref = runs.get("reference fp32 eager", {})
         for name, m in runs.items():
-            if "error" in m:
-                print(f"train {stage:6s} {name:26s} failed: {m['error']}")
-                continue
-            ratio = ref["step_s"] / m["step_s"] if "step_s" in ref else float("nan")
             print(
-                f"train {stage:6s} {name:26s} {m['step_s']:7.3f} s/step {m['images_per_s']:7.2f} images/s "
-                f"({m['image_size']})  x{ratio:4.2f}  {fmt_mem(m)}"
+                f"train {stage:6s} {name:26s} "
+                + (
+                    f"failed: {m['error']}"
+                    if "error" in m
+                    else f"{m['gmac_per_step']:5.1f} GMAC/step  {fmt_mem(m)}"
+                )
+            )
+        inter = r["interleaved"][stage]
+        if "error" in inter:
+            print(f"      {stage:6s} interleaved steps failed: {inter['error']}")
+            continue
+        ab, peak = inter["step_s"], inter["peak"]
+        ref_step = ab["reference fp32 eager"]
+        print(
+            f"      {stage:6s} steps interleaved in one process, median of {inter['rounds']}; matmul peak "
+            + ", ".join(f"{k.split('_')[0]} {v:.0f} GMAC/s" for k, v in peak.items())
+        )
+        for name, step_s in ab.items():
+            top, macs = peak_for(name, peak, device), runs.get(name, {}).get("gmac_per_step")
+            use = f"  {macs / step_s:5.1f} GMAC/s = {100 * macs / step_s / top:3.0f}% of peak" if macs else ""
+            size = runs.get(name, {}).get("image_size", "")
+            print(
+                f"        {name:26s} {step_s:7.3f} s/step {2 / step_s:6.2f} images/s ({size})"
+                f"  x{ref_step / step_s:4.2f}{use}"
+            )
+        default, top = runs.get("default", {}), peak_for("default", peak, device)
+        if "gmac_per_step" in default and top:
+            fastest = default["gmac_per_step"] / top
+            default["speedup_bound"] = ref_step / fastest
+            print(
+                f"        bound: the default's {default['gmac_per_step']:.1f} GMAC/step at the peak take "
+                f">= {fastest:.3f} s, so at most x{default['speedup_bound']:.2f} the reference"
             )
     loader = r["loader"]
-    default_global = r["train"]["global"].get("default", {})
-    if "batches_per_s" in loader and "step_s" in default_global:
-        headroom = loader["batches_per_s"] * default_global["step_s"]
+    default_step = r["interleaved"]["global"].get("step_s", {}).get("default")
+    if "batches_per_s" in loader and default_step:
+        headroom = loader["batches_per_s"] * default_step
         print(
             f"data loader         {loader['batches_per_s']:7.1f} batches/s "
             f"({loader['num_workers']} workers) = {headroom:.0f}x the global training step rate"

@@ -417,18 +417,25 @@ class Trainer:
         return {k: float(all_reduce_mean(v.detach().float(), self.dist)) for k, v in losses.items()}
 
     def fused_step(self, batch: dict, fakes, d: nn.ModuleDict, opt_g, opt_d) -> dict[str, torch.Tensor]:
-        """pix2pixHD's own update: one forward of each D on ``[real; generated]`` gives both the G
-        losses and the D losses; G is updated from its losses, D from its own, both computed with
-        the same (not yet updated) D. Half the discriminator forwards of :meth:`d_step` +
-        :meth:`g_step`, which run D again on real frames and on generated ones after D's update.
+        """pix2pixHD's own update: G and D are both updated from losses computed with the same (not
+        yet updated) D. Each D runs once on ``[real; generated.detach()]`` for the D losses (and the
+        real features feature matching needs), and once more on the generated frames alone for G's
+        adversarial and feature-matching losses. The reference (:meth:`d_step` + :meth:`g_step`)
+        runs D on the real frames a second time, after D's update.
 
-        Each backward pass is restricted to its own network's parameters (``inputs=``): the D loss
-        does not reach G, and the G loss leaves no gradient in D.
+        Each backward pass is restricted to its own network's parameters (``inputs=``), and D's
+        inputs in its own loss are detached, so no backward computes a gradient nobody uses: the D
+        loss computes D's weight gradients only, the G loss D's input gradients for the generated
+        frames only. (One D call on ``[real; generated]`` for both losses saves a forward of the
+        generated half but computes input gradients for the real half, which on a CPU costs more
+        than the forward it saves.)
         """
         set_requires_grad(d, True)
         with self.autocast():
-            outputs = self.discriminate(d, batch, *fakes)
-            losses = self.d_losses(*outputs) | self.g_losses(*outputs, batch, fakes)
+            s_real, s_fake_d, t_real, t_fake_d = self.discriminate(d, batch, *(f.detach() for f in fakes))
+            s_fake, t_fake = self.judge_generated(d, batch, fakes)
+            losses = self.d_losses(s_real, s_fake_d, t_real, t_fake_d)
+            losses |= self.g_losses(s_real, s_fake, t_real, t_fake, batch, fakes)
         d_total, g_total = losses["d_total"], losses["g_total"]
         _check_finite(d_total, "discriminator loss")
         _check_finite(g_total, "generator loss")
@@ -436,7 +443,7 @@ class Trainer:
         d_params = [p for group in opt_d.param_groups for p in group["params"]]
         opt_g.zero_grad(set_to_none=True)
         opt_d.zero_grad(set_to_none=True)
-        torch.autograd.backward(g_total, inputs=g_params, retain_graph=True)
+        torch.autograd.backward(g_total, inputs=g_params)
         torch.autograd.backward(d_total, inputs=d_params)
         opt_g.step()
         opt_d.step()
@@ -465,6 +472,17 @@ class Trainer:
         t_in = [torch.cat([lp, lp]), torch.cat([l, l]), torch.cat([ip, fake_p]), torch.cat([i, fake])]
         t_real, t_fake = _split(d["temporal"](torch.cat(t_in, 1)), n // 2)
         return s_real, s_fake, t_real, t_fake
+
+    def judge_generated(self, d: nn.ModuleDict, batch: dict, fakes) -> tuple[list, list | None]:
+        """Each D on the generated frames alone, through the unwrapped module (DDP then waits for no
+        D gradient from this call). Returns ``(s_fake, t_fake)``, ``t_fake`` ``None`` without
+        temporal smoothing."""
+        lp, l = batch["label_prev"], batch["label"]
+        fake_p, fake = fakes
+        dm = {k: (v.module if isinstance(v, DDP) else v) for k, v in d.items()}
+        s_fake = dm["spatial"](torch.cat([torch.cat([lp, l]), torch.cat([fake_p, fake])], 1))
+        t_fake = dm["temporal"](torch.cat([lp, l, fake_p, fake], 1)) if self.cfg.model.temporal else None
+        return s_fake, t_fake
 
     def d_losses(self, s_real, s_fake, t_real, t_fake) -> dict[str, torch.Tensor]:
         """LSGAN losses of the spatial and temporal D (real → 1, generated → 0) and their total."""
@@ -516,14 +534,12 @@ class Trainer:
         D is called through its unwrapped module, so DDP does not wait for D gradients here.
         """
         lp, l, ip, i = batch["label_prev"], batch["label"], batch["image_prev"], batch["image"]
-        fake_p, fake = fakes
         labels = torch.cat([lp, l])
         dm = {k: (v.module if isinstance(v, DDP) else v) for k, v in d.items()}
         set_requires_grad(d, False)
         opt_g.zero_grad(set_to_none=True)
         with self.autocast():
-            s_fake = dm["spatial"](torch.cat([labels, torch.cat([fake_p, fake])], 1))
-            t_fake = dm["temporal"](torch.cat([lp, l, fake_p, fake], 1)) if self.cfg.model.temporal else None
+            s_fake, t_fake = self.judge_generated(d, batch, fakes)
             with torch.no_grad():
                 s_real = dm["spatial"](torch.cat([labels, torch.cat([ip, i])], 1))
                 t_real = dm["temporal"](torch.cat([lp, l, ip, i], 1)) if self.cfg.model.temporal else None
