@@ -6,6 +6,7 @@ import json
 from fractions import Fraction
 
 import av
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -163,3 +164,22 @@ def test_compositor_pastes_inside_the_window_only():
     assert out.shape == background.shape
     assert out[:, :45].max() == 0 and out[:, 155:].max() == 0
     assert out[10:70, 60:140].min() == 255
+
+
+def test_compositor_feathers_the_border_with_the_alpha_formula():
+    """The pasted window is ``alpha·crop + (1 - alpha)·background``, rounded, with alpha ramping
+    from 0 at the window's edges inside the frame to 1 in its middle; outside it, the background."""
+    rng = np.random.default_rng(0)
+    background = rng.integers(0, 256, (120, 160, 3), dtype=np.uint8)
+    comp = Compositor(background, (-10, 20, 90, 130))  # beyond the left and bottom edges
+    crop = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    out = comp(crop)
+    big = cv2.resize(crop, (100, 110), interpolation=cv2.INTER_CUBIC)[0:100, 10:100].astype(np.float32)
+    alpha = comp.alpha[..., None]
+    expected = (alpha * big + (1 - alpha) * background[20:120, 0:90].astype(np.float32)).round()
+    diff = np.abs(out[20:120, 0:90].astype(int) - expected)
+    assert diff.max() <= 1 and (diff > 0).mean() < 0.02  # a value ending in .5 may round either way
+    assert np.array_equal(out[:20], background[:20]) and np.array_equal(out[:, 90:], background[:, 90:])
+    assert (
+        comp.alpha[0].max() == 0 and comp.alpha[50, 0] == 1 and comp.alpha[50, -1] == 0
+    )  # feathered edges only
