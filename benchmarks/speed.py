@@ -19,8 +19,8 @@ Memory and arithmetic come from a fresh process per configuration. Training step
 one process that alternates the configurations step by step and samples the matmul peak between
 rounds, so a drift in the machine's speed (separate processes differ by up to 25 % on a shared
 VM) hits all of them alike. ``--quick`` (256x256, global stage) takes about a minute on 2 CPU
-cores and prints the training-step ratio on its last line. ``--ablate`` adds the default with its
-fused step, or its norm kernel, replaced by the reference's.
+cores and prints the training-step ratio on its last line. ``--ablate`` adds the default with each
+of its parts (fused step, norm kernel, frozen generator's format) replaced by the reference's.
 
 The reference is pix2pixHD as plainly written: fp32, eager, contiguous tensors, a D step then a
 G step that runs D again, PyTorch's instance norm; generation with contiguous tensors. The
@@ -45,6 +45,7 @@ EXTRA = {"default + torch.compile": {"compile": True}, "default + bf16": {"preci
 ABLATE = {
     "default, D then G step": {"fused_step": False},
     "default, torch instance norm": {"norm_kernel": "instance"},
+    "default, frozen G contiguous": {"frozen_channels_last": False},
 }
 
 WORKER = r"""
@@ -178,6 +179,7 @@ elif task == "transfer":
                    progress=False)
     out["transfer_fps"] = res.frames / (time.perf_counter() - t0)
     out["transfer_frames"] = res.frames
+    out["peak"] = matmul_peak({})  # the machine's speed at the time (it drifts on a shared VM)
 # VmHWM: this process's own peak (ru_maxrss would include the parent's, inherited across exec)
 status = open("/proc/self/status").read() if sys.platform == "linux" else ""
 hwm = [l.split()[1] for l in status.splitlines() if l.startswith("VmHWM:")]
@@ -203,15 +205,19 @@ def worker(**args) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def make_inputs(root: Path, size: tuple[int, int], preset: str, device: str, seconds: float) -> dict:
-    """A generated dancer clip with its exact poses, a dataset and an (untrained) run folder."""
+def make_inputs(
+    root: Path, size: tuple[int, int], preset: str, device: str, seconds: float, source_seconds: float
+) -> dict:
+    """A generated dancer clip with its exact poses, a dataset and an (untrained) run folder, and
+    a second dancer's clip with its poses, the source of the timed transfer."""
     from dancenow.data.prepare import prepare_dataset
     from dancenow.pose.posefile import PoseSequence, save_poses
     from dancenow.synthetic.video import make_clip
 
     w, h = size
-    kp = make_clip(root / "clip.mp4", seconds=seconds, fps=10, size=(w, h), seed=0)
-    save_poses(root / "clip.npz", PoseSequence(kp, fps=10, width=w, height=h, detector="synthetic"))
+    for name, length, seed in (("clip", seconds, 0), ("source", source_seconds, 1)):
+        kp = make_clip(root / f"{name}.mp4", seconds=length, fps=10, size=(w, h), seed=seed)
+        save_poses(root / f"{name}.npz", PoseSequence(kp, fps=10, width=w, height=h, detector="synthetic"))
     dataset = prepare_dataset(
         root / "clip.mp4", root / "ds", poses=root / "clip.npz", size=size, progress=False
     )
@@ -223,6 +229,8 @@ def make_inputs(root: Path, size: tuple[int, int], preset: str, device: str, sec
     return {
         "video": str(root / "clip.mp4"),
         "poses": str(root / "clip.npz"),
+        "source": str(root / "source.mp4"),
+        "source_poses": str(root / "source.npz"),
         "dataset": str(dataset),
         "run": str(run),
     }
@@ -245,7 +253,7 @@ def main() -> None:
     ap.add_argument("--sizes", default=None, help="comma-separated WxH list (default 256x256,512x256)")
     ap.add_argument("--extra", action="store_true", help="also the default + torch.compile, + bf16")
     ap.add_argument(
-        "--ablate", action="store_true", help="also the default with its fused step or its norm kernel undone"
+        "--ablate", action="store_true", help="also the default with each of its parts undone in turn"
     )
     ap.add_argument("--profile", action="store_true", help="also print where one global step's time goes")
     ap.add_argument("--json", type=Path)
@@ -255,7 +263,7 @@ def main() -> None:
     sizes = [tuple(int(v) for v in s.split("x")) for s in (args.sizes or "256x256,512x256").split(",")]
     if args.quick:
         sizes = sizes[:1]
-    rounds, frames = (4, 20) if args.quick else (9, 60)  # interleaved training steps; frames generated
+    rounds, frames = (3, 20) if args.quick else (9, 60)  # interleaved training steps; frames generated
     from dancenow.training.config import REFERENCE_OVERRIDES
 
     configs = {"reference fp32 eager": REFERENCE_OVERRIDES, "default": {}}
@@ -273,7 +281,11 @@ def main() -> None:
             key = f"{w}x{h}"
             root = Path(tmp) / key
             root.mkdir()
-            inputs = make_inputs(root, (w, h), args.preset, args.device, 1.0 if args.quick else 3.0)
+            # the transfer's source is long enough that start-up (loading the model, opening the
+            # encoder) does not dominate its frames/s
+            inputs = make_inputs(
+                root, (w, h), args.preset, args.device, *((1.0, 2.0) if args.quick else (3.0, 10.0))
+            )
             common = {"preset": args.preset, "device": args.device, "dataset": inputs["dataset"]}
             r: dict = {"train": {}, "device": args.device}
             r["pose"] = worker(task="pose", video=inputs["video"], **common)
@@ -304,8 +316,8 @@ def main() -> None:
             r["transfer"] = worker(
                 task="transfer",
                 run=inputs["run"],
-                video=inputs["video"],
-                poses=inputs["poses"],
+                video=inputs["source"],
+                poses=inputs["source_poses"],
                 output=str(root / "out.mp4"),
                 frames=frames,
                 **common,
@@ -406,8 +418,11 @@ def report(size: str, r: dict) -> None:
             f"transfer            generate {t['generate_fps_reference']:6.1f} -> "
             f"{t['generate_fps_default']:6.1f} frames/s "
             f"(x{t['generate_fps_default'] / t['generate_fps_reference']:.2f}); whole transfer "
-            f"{t['transfer_fps']:.1f} frames/s  {fmt_mem(t)}"
+            f"{t['transfer_fps']:.1f} frames/s ({t['transfer_frames']} frames)  {fmt_mem(t)}"
         )
+        peak = t.get("peak", {}).get("fp32_gmac_per_s")
+        if peak:
+            print(f"                    (matmul peak right after: fp32 {peak:.0f} GMAC/s)")
 
 
 def _err(m: dict) -> str:

@@ -85,6 +85,31 @@ def test_fused_step_is_pix2pixhd_update(tiny_dataset, tmp_path):
     assert all(p.requires_grad for p in fused.d.parameters())
 
 
+def test_face_step_with_the_frozen_generator_channels_last_is_the_same_step(tiny_dataset, tmp_path):
+    """The face stage's frozen body generator may run channels-last: same losses, same update."""
+    steps = {}
+    for fmt in (True, False):
+        t = _trainer(tiny_dataset, tmp_path / str(fmt), frozen_channels_last=fmt)
+        t.train("global", max_steps=1)  # G must not be the untouched initialization
+        opt = t.make_optimizers("face")
+        modules = t._wrap("face", t.generator("face"))
+        body = next(modules["g"].parameters())
+        assert body.is_contiguous(memory_format=torch.channels_last) == (fmt and body.ndim == 4)
+        losses = t.face_step(
+            _batch(tiny_dataset, t, "face"),
+            modules["g"],
+            modules["face_g"],
+            modules["face_d"],
+            opt["g"],
+            opt["d"],
+        )
+        steps[fmt] = (losses, _params(t.face_g), _params(t.global_g))
+    (loss_cl, face_cl, body_cl), (loss_ref, face_ref, body_ref) = steps[True], steps[False]
+    assert loss_cl.keys() == loss_ref.keys()
+    assert all(abs(loss_cl[k] - loss_ref[k]) <= 1e-4 * max(1.0, abs(loss_ref[k])) for k in loss_ref)
+    assert _close(face_cl, face_ref, tol=1e-4) and _same(body_cl, body_ref)
+
+
 def test_overfits_one_batch(tiny_dataset, tmp_path):
     """On one frame pair the reconstruction error must fall by well over half."""
     t = _trainer(tiny_dataset, tmp_path)

@@ -172,8 +172,12 @@ class TrainConfig:
     compile: bool = False
     """torch.compile the generator and discriminators."""
     fused_step: bool = True
-    """pix2pixHD's update: G and D losses from one discriminator forward (G then D updated);
-    false: a D step, then a G step that runs D again (the reference, twice the D forwards)."""
+    """pix2pixHD's update: G and D both updated from losses computed with the same D, no backward
+    computing a gradient nobody uses; false: a D step, then a G step that runs D again on the
+    real and the generated frames (the reference)."""
+    frozen_channels_last: bool = True
+    """Run the frozen body generator of the face stage channels-last, as generation does (a
+    forward pass only; 1.4x faster face steps on the project's CPU)."""
     norm_kernel: str = "group"
     """Instance norm computed by the group-norm kernel (``group``, fast backward) or by
     PyTorch's instance-norm path (``instance``, the reference); the same function either way."""
@@ -198,6 +202,7 @@ class TrainConfig:
             f"precision must be fp32|bf16|auto, got {self.precision!r}",
         )
         _check(isinstance(self.fused_step, bool), "fused_step must be true or false")
+        _check(isinstance(self.frozen_channels_last, bool), "frozen_channels_last must be true or false")
         _check(
             self.norm_kernel in ("group", "instance"),
             f"norm_kernel must be group|instance, got {self.norm_kernel!r}",
@@ -233,6 +238,7 @@ REFERENCE_OVERRIDES = {
     "compile": False,
     "channels_last": False,
     "fused_step": False,
+    "frozen_channels_last": False,
     "norm_kernel": "instance",
 }
 

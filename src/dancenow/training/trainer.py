@@ -178,6 +178,8 @@ class Trainer:
         self.gan_loss, self.fm_loss = LSGANLoss(), FeatureMatchingLoss()
         self.amp_dtype = resolve_precision(cfg.precision, self.device)
         self.memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
+        # the face stage's frozen body generator
+        self.frozen_format = torch.channels_last if cfg.frozen_channels_last else self.memory_format
         self.completed: list[str] = []
         self.stage_state: dict | None = None  # set when resuming mid-stage
         self.interrupted = False
@@ -557,8 +559,14 @@ class Trainer:
         lam = self.cfg.loss
         l, i, boxes = batch["label"], batch["image"], batch["face_box"]
         finetune = self.cfg.optim.finetune_generator
-        with nullcontext() if finetune else torch.no_grad():
+        if finetune:
             _, fake = self.forward_pair(g, batch)
+        else:
+            labels = {
+                k: batch[k].contiguous(memory_format=self.frozen_format) for k in ("label_prev", "label")
+            }
+            with torch.no_grad():
+                _, fake = self.forward_pair(g, batch | labels)
         label_c, fake_c, real_c = crop_boxes(l, boxes), crop_boxes(fake, boxes), crop_boxes(i, boxes)
         fdm = face_d.module if isinstance(face_d, DDP) else face_d
 
@@ -793,7 +801,10 @@ class Trainer:
 
         pair = PairGenerator(g, self.cfg.model.temporal)
         if stage == "face":
-            body = wrap(pair) if self.cfg.optim.finetune_generator else pair
+            if self.cfg.optim.finetune_generator:
+                body = wrap(pair)
+            else:  # frozen: only ever run forward, like generation
+                body = pair.to(memory_format=self.frozen_format)
             return {"g": body, "face_g": wrap(self.face_g), "face_d": wrap(self.face_d)}
         gw = wrap(pair)
         if self.cfg.compile:
