@@ -298,7 +298,7 @@ def transfer(
     generating = 0.0
     n = 0
     # Both videos are written to temporary files and renamed only when everything succeeded.
-    # x264 "veryfast" at CRF 18: on 1080p output 2.2x faster to encode than "medium", about the
+    # x264 "veryfast" at CRF 18: on 1080p output 2.3x faster to encode than "medium", about the
     # same size, 45 dB from it (docs/BENCHMARKS.md, Transfer)
     encode = {"audio_from": audio_from, "preset": "veryfast", "crf": 18}
     with ExitStack() as stack:

@@ -8,9 +8,11 @@ One step on a batch of frame pairs ``(t-1, t)``:
    temporal one on (label_{t-1}, label_t, image_{t-1}, image_t), real vs generated; LSGAN.
 3. **G losses**: LSGAN + λ_FM·feature matching (spatial and temporal) + λ_P·perceptual.
 
-By default (``fused_step``) both come from one forward of each D, as in pix2pixHD, and G and
-D are each updated from their own losses. The reference (``fused_step: false``) runs a D step on
-detached fakes, then a G step with D frozen that runs D again.
+By default (``fused_step``), as in pix2pixHD, both come from the same (not yet updated) D: each
+D runs on real and detached generated frames for its own losses and on the generated frames for
+G's, and G and D are each updated from their own losses. The reference (``fused_step: false``)
+runs a D step on detached fakes, then a G step with D frozen that runs D again on real and
+generated frames.
 
 Stages: ``global`` (the global generator; at half resolution when the model has a local
 enhancer), ``local`` (the local enhancer wrapped around the trained global generator, full
