@@ -483,7 +483,7 @@ class Trainer:
         temporal smoothing."""
         lp, l = batch["label_prev"], batch["label"]
         fake_p, fake = fakes
-        dm = {k: (v.module if isinstance(v, DDP) else v) for k, v in d.items()}
+        dm = {k: _unwrapped(v) for k, v in d.items()}
         s_fake = dm["spatial"](torch.cat([torch.cat([lp, l]), torch.cat([fake_p, fake])], 1))
         t_fake = dm["temporal"](torch.cat([lp, l, fake_p, fake], 1)) if self.cfg.model.temporal else None
         return s_fake, t_fake
@@ -539,7 +539,7 @@ class Trainer:
         """
         lp, l, ip, i = batch["label_prev"], batch["label"], batch["image_prev"], batch["image"]
         labels = torch.cat([lp, l])
-        dm = {k: (v.module if isinstance(v, DDP) else v) for k, v in d.items()}
+        dm = {k: _unwrapped(v) for k, v in d.items()}
         set_requires_grad(d, False)
         opt_g.zero_grad(set_to_none=True)
         with self.autocast():
@@ -570,7 +570,7 @@ class Trainer:
             with torch.no_grad():
                 _, fake = self.forward_pair(g, batch | labels)
         label_c, fake_c, real_c = crop_boxes(l, boxes), crop_boxes(fake, boxes), crop_boxes(i, boxes)
-        fdm = face_d.module if isinstance(face_d, DDP) else face_d
+        fdm = _unwrapped(face_d)
 
         with self.autocast():
             face = fake_c + face_g(label_c, fake_c)
@@ -847,6 +847,11 @@ class Trainer:
     def restore_signal_handlers(self) -> None:
         for s, h in getattr(self, "_old", {}).items():
             signal.signal(s, h)
+
+
+def _unwrapped(module: nn.Module) -> nn.Module:
+    """The module a DDP wrapper holds (calling it runs no DDP hooks), else the module itself."""
+    return module.module if isinstance(module, DDP) else module
 
 
 def _split(
