@@ -298,12 +298,9 @@ def transfer(
     generating = 0.0
     n = 0
     # Both videos are written to temporary files and renamed only when everything succeeded.
-    # x264 "veryfast" at CRF 18: on 1080p output 2.3x faster to encode than "medium", about the
-    # same size, 45 dB from it (docs/BENCHMARKS.md, Transfer)
-    encode = {"audio_from": audio_from, "preset": "veryfast", "crf": 18}
     with ExitStack() as stack:
-        writer = stack.enter_context(VideoWriter(output, info.fps, **encode))
-        sbs_writer = stack.enter_context(VideoWriter(sbs, info.fps, **encode)) if sbs else None
+        writer = stack.enter_context(VideoWriter(output, info.fps, audio_from=audio_from))
+        sbs_writer = stack.enter_context(VideoWriter(sbs, info.fps, audio_from=audio_from)) if sbs else None
         frames = iter_frames(source) if sbs_writer is not None else None
         # bf16 autocast where the hardware runs it natively (GPUs, recent CPUs), else fp32
         amp = resolve_precision("auto", dev)

@@ -19,7 +19,7 @@ def write_preview(
     """
     bar = progress_bar(len(poses), f"preview {Path(output).name}", "frame", enabled=progress)
     # A preview is for looking at, not archiving: a fast x264 preset keeps it cheaper than detection.
-    with VideoWriter(output, poses.fps, audio_from=video, preset="veryfast", crf=23) as writer:
+    with VideoWriter(output, poses.fps, audio_from=video, crf=23) as writer:
         for frame, keypoints in zip(iter_frames(video), poses.keypoints, strict=False):
             h, w = frame.image.shape[:2]
             writer.write(render_pose(keypoints, h, w, canvas=frame.image))
