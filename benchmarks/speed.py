@@ -293,7 +293,7 @@ def main() -> None:
                 root, (w, h), args.preset, args.device, *((1.0, 2.0) if args.quick else (3.0, 10.0))
             )
             common = {"preset": args.preset, "device": args.device, "dataset": inputs["dataset"]}
-            r: dict = {"train": {}, "device": args.device}
+            r: dict = {"train": {}}
             r["pose"] = worker(task="pose", video=inputs["video"], **common)
             r["loader"] = worker(task="loader", run=str(root / "loader_run"), steps=12, **common)
             for stage in stages_of(args.preset)[: 1 if args.quick else None]:
@@ -310,7 +310,7 @@ def main() -> None:
                     if "profile" in m:
                         print(f"\n-- profile of one {stage} step, {name}, {key}\n{m.pop('profile')}")
                     r["train"].setdefault(stage, {})[name] = m
-                r.setdefault("interleaved", {})[stage] = worker(
+                inter = worker(
                     task="train_ab",
                     stage=stage,
                     configs=configs,
@@ -319,6 +319,8 @@ def main() -> None:
                     warmup=1,
                     **common,
                 )
+                inter["speedup_bound"] = speedup_bound(r["train"][stage], inter, args.device)
+                r.setdefault("interleaved", {})[stage] = inter
             r["transfer"] = worker(
                 task="transfer",
                 run=inputs["run"],
@@ -329,16 +331,15 @@ def main() -> None:
                 **common,
             )
             result["sizes"][key] = r
-            report(key, r)
+            report(key, r, args.device)
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
     first = f"{sizes[0][0]}x{sizes[0][1]}"
-    g = result["sizes"][first]["train"]["global"]
     inter = result["sizes"][first]["interleaved"]["global"]
     if "step_s" in inter:
         ratio = inter["step_s"][REF] / inter["step_s"]["default"]
         fastest = inter["step_min_s"][REF] / inter["step_min_s"]["default"]
-        bound = g.get("default", {}).get("speedup_bound")
+        bound = inter["speedup_bound"]
         print(
             f"training step speed-up, default vs fp32 eager reference, global stage at {first}: {ratio:.2f}x"
             f" (medians; fastest steps {fastest:.2f}x"
@@ -362,12 +363,23 @@ def peak_for(name: str, peak: dict, device: str) -> float | None:
     return peak.get("bf16_gmac_per_s" if bf16 else "fp32_gmac_per_s")
 
 
-def report(size: str, r: dict) -> None:
-    """Print one size's figures; adds each training configuration's share of the matmul peak and,
-    for the default, the arithmetic bound on its speed-up: the reference's step time over the
-    default's arithmetic done at the peak (no implementation of the same arithmetic can beat it)."""
+def speedup_bound(runs: dict, inter: dict, device: str) -> float | None:
+    """The most the default could be faster than the reference: the reference's step time over
+    the default's arithmetic done at the matmul peak (no implementation of the same arithmetic
+    can beat it). None when a figure is missing."""
+    macs, top = (
+        runs.get("default", {}).get("gmac_per_step"),
+        peak_for("default", inter.get("peak", {}), device),
+    )
+    if not macs or not top or REF not in inter.get("step_s", {}):
+        return None
+    return inter["step_s"][REF] / (macs / top)
+
+
+def report(size: str, r: dict, device: str) -> None:
+    """Print one size's figures, with each training configuration's share of the matmul peak and
+    the default's arithmetic bound."""
     p = r["pose"]
-    device = r.get("device", "cpu")
     print(f"\n== {size}")
     print(f"pose extraction     {p.get('frames_per_s', float('nan')):7.1f} frames/s   {fmt_mem(p)}" + _err(p))
     for stage, runs in r["train"].items():
@@ -404,13 +416,11 @@ def report(size: str, r: dict) -> None:
                 f"  x{ref_step / step_s:4.2f}{use}"
                 f"  (fastest step {fastest_step:.3f} s, x{inter['step_min_s'][REF] / fastest_step:4.2f})"
             )
-        default, top = runs.get("default", {}), peak_for("default", peak, device)
-        if "gmac_per_step" in default and top:
-            fastest = default["gmac_per_step"] / top
-            default["speedup_bound"] = ref_step / fastest
+        bound = inter["speedup_bound"]
+        if bound:
             print(
-                f"        bound: the default's {default['gmac_per_step']:.1f} GMAC/step at the peak take "
-                f">= {fastest:.3f} s, so at most x{default['speedup_bound']:.2f} the reference"
+                f"        bound: the default's {runs['default']['gmac_per_step']:.1f} GMAC/step at the peak "
+                f"take >= {ref_step / bound:.3f} s, so at most x{bound:.2f} the reference"
             )
     loader = r["loader"]
     default_step = r["interleaved"]["global"].get("step_s", {}).get("default")
