@@ -86,10 +86,14 @@ def test_fused_step_is_pix2pixhd_update(tiny_dataset, tmp_path):
 
 
 def test_face_step_with_the_frozen_generator_channels_last_is_the_same_step(tiny_dataset, tmp_path):
-    """The face stage's frozen body generator may run channels-last: same losses, same update."""
+    """The face stage's frozen body generator may run channels-last: same losses, same update.
+
+    Runs in fp32 on purpose: the claim is about memory formats, and under bf16 autocast the two
+    formats take different oneDNN kernels whose bf16 roundings differ by ~1e-2 relative, which
+    says nothing about whether the step is the same."""
     steps = {}
     for fmt in (True, False):
-        t = _trainer(tiny_dataset, tmp_path / str(fmt), frozen_channels_last=fmt)
+        t = _trainer(tiny_dataset, tmp_path / str(fmt), frozen_channels_last=fmt, precision="fp32")
         t.train("global", max_steps=1)  # G must not be the untouched initialization
         opt = t.make_optimizers("face")
         modules = t._wrap("face", t.generator("face"))

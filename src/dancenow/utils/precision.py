@@ -2,7 +2,23 @@
 
 from __future__ import annotations
 
+import os
+
 import torch
+
+CPU_BF16_ENV = "DANCENOW_CPU_BF16"
+"""``1`` makes ``auto`` act as if the CPU ran bf16 natively, ``0`` as if it did not (unset: ask the
+CPU). Lets the test suite exercise both precision paths on either kind of machine."""
+
+
+def cpu_has_native_bf16() -> bool:
+    """True where the CPU runs bf16 natively (AVX512-BF16/AMX), unless ``DANCENOW_CPU_BF16`` says."""
+    forced = os.environ.get(CPU_BF16_ENV, "").strip()
+    if forced in ("0", "1"):
+        return forced == "1"
+    if forced:
+        raise ValueError(f"{CPU_BF16_ENV} must be 0 or 1, got {forced!r}")
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
 def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:
@@ -17,4 +33,4 @@ def resolve_precision(precision: str, device: torch.device) -> torch.dtype | Non
         return torch.bfloat16
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
-    return torch.bfloat16 if torch.ops.mkldnn._is_mkldnn_bf16_supported() else None
+    return torch.bfloat16 if cpu_has_native_bf16() else None
