@@ -7,6 +7,7 @@ error, 130 interrupted.
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import platform
 import sys
@@ -14,9 +15,19 @@ from pathlib import Path
 
 from dancenow import __version__
 from dancenow.errors import InputError
+from dancenow.utils.outputs import check_outputs
 from dancenow.utils.threads import choose_wait_policy
 
 PROG = "dancenow"
+_USER_ERRNOS = {
+    errno.EROFS,
+    errno.EACCES,
+    errno.EPERM,
+    errno.ENOSPC,
+    errno.EDQUOT,
+    errno.ENAMETOOLONG,
+    errno.ELOOP,
+}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -34,6 +45,13 @@ def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a TCP port, 1-65535, got {value}")
     return value
 
 
@@ -110,6 +128,9 @@ def cmd_pose(args) -> None:
         raise InputError(args.output, "the pose file must have the .npz extension")
     if args.preview is not None and args.preview.suffix.lower() != ".mp4":
         raise InputError(args.preview, "the preview must be an .mp4 file")
+    check_outputs(
+        [args.video, args.json_dir], files=[args.output, args.preview], folders=[args.export_openpose]
+    )
     if args.backend == "mediapipe":
         from dancenow.pose.extract import detect_video
         from dancenow.pose.posefile import pose_file_bytes
@@ -225,6 +246,7 @@ def cmd_prepare(args) -> None:
 
     if not 0.0 <= args.val_fraction <= 0.9:
         raise InputError(None, f"--val-fraction must be in [0, 0.9], got {args.val_fraction}")
+    check_outputs([args.video, args.poses], replaced_folders=[args.output])
     out = prepare_dataset(
         args.video,
         args.output,
@@ -303,6 +325,7 @@ def cmd_train(args) -> None:
 
     if args.minutes is not None and not 0 < args.minutes <= 100_000:
         raise InputError(None, f"--minutes must be positive, got {args.minutes}")
+    check_outputs([args.dataset, args.vgg_weights], folders=[args.output])
     overrides: dict = {}
     if args.precision:
         overrides["precision"] = args.precision
@@ -398,6 +421,8 @@ def cmd_transfer(args) -> None:
     sbs = args.side_by_side
     if sbs is True:
         sbs = args.output.with_name(f"{args.output.stem}_side_by_side.mp4")
+    companions = [args.output.with_suffix(s) for s in (".poses.npz", ".normalization.json")]
+    check_outputs([args.model, args.source, args.source_poses], files=[args.output, sbs, *companions])
     result = transfer(
         args.model,
         args.source,
@@ -461,6 +486,7 @@ def cmd_evaluate(args) -> None:
         from dancenow.pose.posefile import load_poses
         from dancenow.video import probe
 
+        check_outputs([args.transfer, args.transfer.with_suffix(".poses.npz")], files=[args.json])
         probe(args.transfer)  # a bad video is named before its companion pose file
         poses = load_poses(args.transfer.with_suffix(".poses.npz"))
         result = transfer_fidelity(args.transfer, poses.keypoints)
@@ -472,6 +498,7 @@ def cmd_evaluate(args) -> None:
         raise InputError(None, "--data DATASET is required (or --transfer OUT.mp4)")
     if args.model is None and args.baseline is None:
         raise InputError(None, "nothing to evaluate: give --model RUN and/or --baseline nearest-pose")
+    check_outputs([args.model, args.data], files=[args.json], folders=[args.out])
     results = evaluate(
         args.model,
         args.data,
@@ -511,6 +538,7 @@ def cmd_demo(args) -> None:
 
     if not 0 < args.minutes <= 600:
         raise InputError(None, f"--minutes must be in (0, 600], got {args.minutes}")
+    check_outputs(folders=[args.output])
     s = run_demo(
         args.output,
         minutes=args.minutes,
@@ -583,7 +611,7 @@ def _add_ui(sub) -> None:
     p.add_argument(
         "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)"
     )
-    p.add_argument("--port", type=_positive_int, default=7860, help="port (default 7860)")
+    p.add_argument("--port", type=_port, default=7860, help="port, 1-65535 (default 7860)")
     p.add_argument(
         "--workspace",
         type=Path,
@@ -607,6 +635,7 @@ def cmd_ui(args) -> None:
         raise InputError(None, f"--max-upload-mb must be positive, got {args.max_upload_mb}")
     if args.workspace.exists() and not args.workspace.is_dir():
         raise InputError(args.workspace, "is not a folder")
+    check_outputs(folders=[args.workspace])
     from dancenow.ui.app import launch
 
     def terminate(signum, frame):
@@ -657,6 +686,13 @@ def main(argv: list[str] | None = None) -> int:
         args.func(args)
     except InputError as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        # the file system refused (read-only, permissions, full disk) after the checks up front
+        # passed: the user's to fix, so one line naming the file, not a traceback
+        if e.errno not in _USER_ERRNOS:
+            raise
+        print(f"{PROG}: error: {e.filename or ''}: {e.strerror}".replace(": : ", ": "), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)

@@ -28,9 +28,11 @@ Rotation is rounded to a multiple of 90 degrees; mirroring in the matrix is igno
 
 from __future__ import annotations
 
+import errno
 import heapq
 import logging
 import math
+import stat
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -41,6 +43,7 @@ import numpy as np
 
 from dancenow.errors import InputError
 from dancenow.utils.atomic import atomic_path
+from dancenow.utils.outputs import describe_mode
 
 __all__ = [
     "Frame",
@@ -94,17 +97,22 @@ class Frame:
 
 
 def _check_file(path: str | Path) -> Path:
-    """Catch the common problems before FFmpeg turns them into obscure messages."""
+    """Catch the common problems before FFmpeg turns them into obscure messages (or, for a FIFO,
+    waits forever for a writer)."""
     path = Path(path)
-    if not path.exists():
-        raise InputError(path, "no such file")
-    if path.is_dir():
-        raise InputError(path, "is a directory, not a video file")
     try:
-        size = path.stat().st_size
+        st = path.stat()
+    except (FileNotFoundError, NotADirectoryError):
+        raise InputError(path, "no such file") from None
     except OSError as err:
-        raise InputError(path, f"cannot read ({err.strerror})") from err
-    if size == 0:
+        if err.errno == errno.ELOOP:
+            raise InputError(path, "symlink loop (the link points back to itself)") from None
+        raise InputError(path, f"cannot read ({err.strerror})") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise InputError(path, "is a directory, not a video file")
+    if not stat.S_ISREG(st.st_mode):
+        raise InputError(path, f"not a regular file ({describe_mode(st.st_mode)}): give a video file")
+    if st.st_size == 0:
         raise InputError(path, "empty file")
     return path
 

@@ -15,6 +15,7 @@ from dancenow.models.generators import FaceResidualGenerator, LocalEnhancer
 from dancenow.training.checkpoint import load_into, load_weights
 from dancenow.training.config import TrainConfig
 from dancenow.training.run import load_run_config
+from dancenow.utils import runlock
 
 
 @dataclass
@@ -44,6 +45,11 @@ def load_model(run: str | Path, device: str | torch.device = "cpu") -> TrainedMo
     finished. Any missing, corrupt or mismatched file raises :class:`InputError` naming it.
     """
     run = Path(run)
+    with runlock.reading(run):  # a run that is training: the files of one complete save
+        return _load_model(run, device)
+
+
+def _load_model(run: Path, device: str | torch.device) -> TrainedModel:
     cfg, doc = load_run_config(run)  # checks the 'data' facts too (size, face size, crop)
     completed = doc.get("completed_stages", [])
     has_local = (run / "local_enhancer.safetensors").is_file()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -13,6 +14,7 @@ from dancenow.errors import InputError
 from dancenow.training.config import STAGES, TrainConfig, load_preset, merge_overrides
 from dancenow.training.distributed import barrier, cleanup, setup
 from dancenow.training.trainer import Trainer
+from dancenow.utils.runlock import training_lock
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +137,10 @@ def train_run(
     """Train (or resume) a run; returns the completed stages. See ``dancenow train --help``."""
     run = Path(run)
     dist = setup(device)
+    held = contextlib.ExitStack()  # the run's training lock (rank 0), released on any exit
     try:
+        if dist.is_main and run.is_dir():  # before anything else: a second process learns who trains here
+            held.enter_context(training_lock(run))
         if resume:
             cfg, _ = load_run_config(run)
         else:
@@ -152,6 +157,7 @@ def train_run(
         created = not run.exists()
         if dist.is_main:
             run.mkdir(parents=True, exist_ok=True)
+            held.enter_context(training_lock(run))
         barrier(dist)
         try:
             trainer = Trainer(cfg, dataset, run, dist, progress=progress)
@@ -167,6 +173,7 @@ def train_run(
             write_target_facts(Path(dataset), run)
         return trainer.train(stage, max_steps=max_steps, minutes=minutes, stop_after=stop_after)
     finally:
+        held.close()
         cleanup()
 
 
@@ -179,8 +186,16 @@ def write_target_facts(dataset: Path, run: Path) -> None:
 
     poses = dataset / "poses.npz"
     if poses.is_file():
-        shutil.copyfile(poses, run / "target_poses.npz")
+        _copy_atomic(poses, run / "target_poses.npz")
         write_json(run / "target_pose_stats.json", compute_stats(load_poses(poses).keypoints).to_dict())
     background = dataset / "background.png"
     if background.is_file():
-        shutil.copyfile(background, run / "background.png")
+        _copy_atomic(background, run / "background.png")
+
+
+def _copy_atomic(source: Path, target: Path) -> None:
+    """Copy under a temporary name and rename: transfer may read the run while it trains."""
+    from dancenow.utils.atomic import atomic_path
+
+    with atomic_path(target) as tmp:
+        shutil.copyfile(source, tmp)

@@ -52,6 +52,7 @@ from dancenow.models.generators import GlobalGenerator, LocalEnhancer, crop_boxe
 from dancenow.training import checkpoint as ckpt
 from dancenow.training.config import STAGES, TrainConfig
 from dancenow.training.distributed import DistInfo, all_reduce_mean, broadcast_flag
+from dancenow.utils import runlock
 from dancenow.utils.atomic import write_json
 from dancenow.utils.precision import resolve_precision
 from dancenow.utils.progress import progress as progress_bar
@@ -281,9 +282,10 @@ class Trainer:
             raise NonFiniteLoss(
                 f"stage {stage}, step {step}: {', '.join(poisoned)} weights became NaN/Inf; not saved"
             )
-        self.write_config()
-        for name, sd in self.weights().items():
-            ckpt.save_weights(self.run / f"{name}.safetensors", sd)
+        with runlock.writing(self.run):  # a reader loading the run gets all of this save or none
+            self.write_config()
+            for name, sd in self.weights().items():
+                ckpt.save_weights(self.run / f"{name}.safetensors", sd)
         state = {
             "stage": stage,
             "step": step,
