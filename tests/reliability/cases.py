@@ -5,6 +5,7 @@ Videos are small (a few frames) so that the whole bad-input matrix runs in about
 
 from __future__ import annotations
 
+import os
 from fractions import Fraction
 from pathlib import Path
 
@@ -19,6 +20,8 @@ VIDEO_CASES = {
     "missing": "no such file",
     "directory": "is a directory",
     "empty": "empty file",
+    "fifo": "not a regular file (a FIFO)",  # reading it would wait forever for a writer
+    "symlink_loop": "symlink loop",
     "text": "not a video file",
     "truncated": "works",  # index at the front (faststart): the frames before the cut are used
     "truncated_no_index": "damaged or incomplete video file",  # a phone recording cut short
@@ -43,6 +46,11 @@ def make_video_case(case: str, root: Path) -> Path:
         path.mkdir()
     elif case == "empty":
         path.write_bytes(b"")
+    elif case == "fifo":
+        os.mkfifo(path)
+    elif case == "symlink_loop":
+        (root / "other.mp4").symlink_to(path.name)
+        path.symlink_to("other.mp4")
     elif case == "text":
         path.write_text("this is not a video\n" * 20)
     elif case == "truncated":

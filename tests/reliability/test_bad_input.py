@@ -31,7 +31,16 @@ FAILS = [c for c, outcome in VIDEO_CASES.items() if outcome != "works"]
 # Commands run in a fresh process (the exit status, one line and no traceback as a user sees them);
 # the others, which import torch, run in-process through the same ``main`` to keep the matrix fast.
 SUBPROCESS = {"pose", "prepare"}
-FILE_FAILS = ["missing", "directory", "empty", "text", "truncated_no_index", "audio_only"]
+FILE_FAILS = [
+    "missing",
+    "directory",
+    "empty",
+    "fifo",
+    "symlink_loop",
+    "text",
+    "truncated_no_index",
+    "audio_only",
+]
 
 
 def cli_main(capsys, *args) -> tuple[int, str]:
