@@ -69,27 +69,32 @@ def test_safe_defaults(app, tmp_path):
     assert outside == [], f"the server reached for the network: {outside}"
 
 
-def _upload(url: str, size: int) -> int:
+def _request(url: str, data: bytes | None = None, headers: dict | None = None, method: str = "GET"):
+    """(status, headers, body) of one request; HTTP errors are answers too."""
+    request = urllib.request.Request(url, data=data, headers=headers or {}, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as r:
+            return r.status, r.headers, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers, e.read()
+
+
+def _post_file(url: str, name: str, content: bytes, kind: str, headers: dict | None = None):
     boundary = uuid.uuid4().hex
     body = (
         (
-            f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="big.mp4"\r\n'
-            "Content-Type: video/mp4\r\n\r\n"
+            f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="{name}"\r\n'
+            f"Content-Type: {kind}\r\n\r\n"
         ).encode()
-        + b"\0" * size
+        + content
         + f"\r\n--{boundary}--\r\n".encode()
     )
-    request = urllib.request.Request(
-        url + "gradio_api/upload",
-        data=body,
-        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
-        method="POST",
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as r:
-            return r.status
-    except urllib.error.HTTPError as e:
-        return e.code
+    headers = {"Content-Type": f"multipart/form-data; boundary={boundary}", **(headers or {})}
+    return _request(url + "gradio_api/upload", body, headers, "POST")
+
+
+def _upload(url: str, size: int) -> int:
+    return _post_file(url, "big.mp4", b"\0" * size, "video/mp4")[0]
 
 
 def test_upload_size_limit(app):
@@ -106,3 +111,58 @@ def test_cli_ui_help_and_bad_options(cli, tmp_path):
     cli.error(cli("ui", "--max-upload-mb", "0", "--workspace", tmp_path), "--max-upload-mb")
     (tmp_path / "file").write_text("x")
     cli.error(cli("ui", "--workspace", tmp_path / "file"), "file", "is not a folder")
+
+
+PAGE = b"<html><body><script>fetch('/gradio_api/upload')</script>evil</body></html>"
+
+
+def _stored(root, suffix: str) -> list:
+    return [p for p in root.rglob(f"*{suffix}") if p.is_file()]
+
+
+def test_an_html_upload_is_not_stored(app, tmp_path):
+    _, url, _ = app
+    status, _, body = _post_file(url, "page.html", PAGE, "text/html")
+    assert status == 415 and b"only video files" in body
+    assert _stored(tmp_path / "ws", ".html") == []  # nothing kept, not even for a moment's reuse
+    status, _, body = _post_file(url, "clip.mp4", b"\0" * 100, "video/mp4")
+    assert status == 200 and body.decode().count(".mp4") == 1
+
+
+def test_files_are_never_served_as_active_content(app, tmp_path):
+    """A page that reached the workspace anyway (any way at all) downloads inert; media play inline."""
+    _, url, _ = app
+    results = tmp_path / "ws" / "results" / "r"
+    results.mkdir(parents=True)
+    (results / "page.html").write_bytes(PAGE)
+    (results / "icon.svg").write_bytes(b'<svg xmlns="http://www.w3.org/2000/svg"><script>1</script></svg>')
+    (results / "result.mp4").write_bytes(b"\0" * 100)
+    for name in ("page.html", "icon.svg"):
+        status, headers, body = _request(f"{url}gradio_api/file={results / name}")
+        assert status == 200 and body.startswith(b"<")
+        assert headers["content-type"] == "application/octet-stream", headers
+        assert headers["content-disposition"] == "attachment"
+        assert headers["x-content-type-options"] == "nosniff"
+        assert "sandbox" in headers["content-security-policy"]
+        assert "unsafe-inline" not in headers["content-security-policy"]
+    status, headers, _ = _request(f"{url}gradio_api/file={results / 'result.mp4'}")
+    assert status == 200 and headers["content-type"] == "video/mp4"  # the page's players still work
+    assert headers["x-content-type-options"] == "nosniff"
+
+
+def test_cross_origin_requests_are_refused(app, tmp_path):
+    _, url, _ = app
+    evil = {"Origin": "http://evil.example"}
+    status, _, _ = _post_file(url, "clip.mp4", b"\0" * 100, "video/mp4", evil)
+    assert status == 403
+    assert _stored(tmp_path / "ws", ".mp4") == []
+    status, _, _ = _request(
+        url + "gradio_api/queue/join", b"{}", {**evil, "Content-Type": "application/json"}, "POST"
+    )
+    assert status == 403
+    status, _, _ = _request(url + "gradio_api/info", headers={"Sec-Fetch-Site": "cross-site"})
+    assert status == 403
+    # the page itself (same origin) is served as before
+    same = {"Origin": url.rstrip("/")}
+    assert _post_file(url, "clip.mp4", b"\0" * 100, "video/mp4", same)[0] == 200
+    assert _request(url)[0] == 200

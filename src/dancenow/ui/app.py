@@ -12,6 +12,7 @@ uploads limited in size and to video files, and the page loads nothing from the 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -520,8 +521,21 @@ CONTENT_SECURITY_POLICY = (
 )
 
 
+# What an uploaded or generated file may be served as, inline: media the page shows. Anything
+# else (HTML, SVG, JavaScript, text) goes out as an opaque download that no browser runs.
+INLINE_TYPES = ("video/", "audio/", "image/png", "image/jpeg", "image/gif", "image/webp")
+FILE_POLICY = "default-src 'none'; sandbox"  # a file opened on its own runs nothing
+
+
 class SecurityHeaders:
-    """ASGI middleware adding :data:`CONTENT_SECURITY_POLICY` (and no-sniff) to every HTTP response."""
+    """ASGI middleware in front of gradio: the page's Content-Security-Policy and no-sniff on every
+    response; files served as inert downloads unless they are media; only video uploads kept;
+    cross-origin requests to the upload and API routes refused.
+
+    Cross-origin: a browser names the page that makes a request in ``Origin`` (and
+    ``Sec-Fetch-Site``); any other site's page is refused with 403 before gradio sees it, so a
+    page elsewhere cannot drive the local server (start jobs, upload, read results).
+    """
 
     def __init__(self, app):
         self.app = app
@@ -529,22 +543,98 @@ class SecurityHeaders:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
+        path, method = scope.get("path", ""), scope.get("method", "GET")
+        headers = {k.lower(): v for k, v in scope.get("headers", [])}
+        guarded = "/gradio_api/" in path or method not in ("GET", "HEAD")
+        if guarded and _cross_origin(headers):
+            return await _plain(send, 403, "cross-origin requests are refused")
+        is_file = "/file=" in path
+        is_upload = method == "POST" and path.rstrip("/").endswith("/upload")
+        start: dict = {}
 
-        async def send_with_headers(message):
+        async def send_checked(message):
             if message["type"] == "http.response.start":
-                headers = [
-                    (k, v)
-                    for k, v in message.get("headers", [])
-                    if k.lower() not in (b"content-security-policy", b"x-content-type-options")
-                ]
-                headers += [
-                    (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
-                    (b"x-content-type-options", b"nosniff"),
-                ]
-                message = {**message, "headers": headers}
+                message = {**message, "headers": _headers(message.get("headers", []), is_file)}
+                if is_upload and message.get("status") == 200:
+                    start.update(message)  # held back until the stored files are checked
+                    return None
+            elif is_upload and start and message["type"] == "http.response.body":
+                start.setdefault("body", b"")
+                start["body"] += message.get("body", b"")
+                if message.get("more_body"):
+                    return None
+                refused = _drop_non_videos(start["body"])
+                if refused:
+                    types = ", ".join(VIDEO_EXTENSIONS)
+                    return await _plain(send, 415, f"{refused}: only video files can be uploaded ({types})")
+                await send({k: v for k, v in start.items() if k != "body"})
+                message = {**message, "body": start["body"]}
             await send(message)
 
-        return await self.app(scope, receive, send_with_headers)
+        return await self.app(scope, receive, send_checked)
+
+
+def _cross_origin(headers: dict[bytes, bytes]) -> bool:
+    """True when a browser says another site's page sent the request (missing headers: a tool
+    such as curl, which a page cannot be)."""
+    if headers.get(b"sec-fetch-site", b"") == b"cross-site":
+        return True
+    origin = headers.get(b"origin")
+    if origin is None:
+        return False
+    from urllib.parse import urlsplit
+
+    netloc = urlsplit(origin.decode("latin-1")).netloc
+    return netloc == "" or netloc != headers.get(b"host", b"").decode("latin-1")
+
+
+def _headers(headers: list, is_file: bool) -> list:
+    drop = {b"content-security-policy", b"x-content-type-options"}
+    kind = dict((k.lower(), v) for k, v in headers).get(b"content-type", b"").decode("latin-1").lower()
+    inline = kind.startswith(INLINE_TYPES)
+    if is_file and not inline:
+        drop |= {b"content-type", b"content-disposition"}
+    out = [(k, v) for k, v in headers if k.lower() not in drop]
+    out += [
+        (b"content-security-policy", (FILE_POLICY if is_file else CONTENT_SECURITY_POLICY).encode()),
+        (b"x-content-type-options", b"nosniff"),
+    ]
+    if is_file and not inline:
+        out += [(b"content-type", b"application/octet-stream"), (b"content-disposition", b"attachment")]
+    return out
+
+
+def _drop_non_videos(body: bytes) -> str | None:
+    """Delete the files of an upload response that are not videos; the first such name, or None."""
+    import json
+
+    try:
+        stored = [Path(p) for p in json.loads(body)]
+    except (ValueError, TypeError):
+        return None
+    refused = [p for p in stored if p.suffix.lower() not in VIDEO_EXTENSIONS]
+    if not refused:
+        return None
+    for p in stored:  # the whole upload goes: a request mixing a video and a page is not a user's
+        p.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            p.parent.rmdir()
+    return refused[0].name
+
+
+async def _plain(send, status: int, text: str) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"x-content-type-options", b"nosniff"),
+                (b"content-security-policy", FILE_POLICY.encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": text.encode()})
 
 
 def launch(
