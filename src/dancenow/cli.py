@@ -41,6 +41,10 @@ def _formatter(prog):
     return argparse.RawDescriptionHelpFormatter(prog, max_help_position=32)
 
 
+# What --workers is capped at (dancenow.utils.machine.cap_workers), for --help
+WORKERS_CAP = "at most one per CPU, and ~0.6 GB of available memory each"
+
+
 def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -113,7 +117,7 @@ def _add_pose(sub) -> None:
         "--workers",
         type=_positive_int,
         default=1,
-        help="parallel processes over contiguous chunks (default 1)",
+        help=f"parallel processes over contiguous chunks (default 1; {WORKERS_CAP})",
     )
     p.add_argument(
         "--no-cleanup", action="store_true", help="keep raw detections (no gap filling or smoothing)"
@@ -237,7 +241,9 @@ def _add_prepare(sub) -> None:
     p.add_argument(
         "--full-frame", action="store_true", help="keep the whole frame instead of cropping to the person"
     )
-    p.add_argument("--workers", type=_positive_int, default=1, help="pose worker processes (default 1)")
+    p.add_argument(
+        "--workers", type=_positive_int, default=1, help=f"pose worker processes (default 1; {WORKERS_CAP})"
+    )
     p.set_defaults(func=cmd_prepare)
 
 
@@ -411,7 +417,9 @@ def _add_transfer(sub) -> None:
     )
     p.add_argument("--no-audio", action="store_true", help="do not copy the source's audio")
     p.add_argument("--device", choices=["cpu", "cuda"], help="default: cuda when available")
-    p.add_argument("--workers", type=_positive_int, default=1, help="pose worker processes (default 1)")
+    p.add_argument(
+        "--workers", type=_positive_int, default=1, help=f"pose worker processes (default 1; {WORKERS_CAP})"
+    )
     p.set_defaults(func=cmd_transfer)
 
 
@@ -526,7 +534,9 @@ def _add_demo(sub) -> None:
     )
     p.add_argument("-o", "--output", type=Path, default=Path("dancenow_demo"), help="output folder")
     p.add_argument("--minutes", type=float, default=5.0, help="training budget in minutes (default 5)")
-    p.add_argument("--workers", type=_positive_int, default=1, help="pose worker processes (default 1)")
+    p.add_argument(
+        "--workers", type=_positive_int, default=1, help=f"pose worker processes (default 1; {WORKERS_CAP})"
+    )
     p.add_argument("--max-steps", type=_positive_int, help=argparse.SUPPRESS)  # tests: a fixed tiny budget
     p.add_argument("--target-seconds", type=float, default=20.0, help=argparse.SUPPRESS)
     p.add_argument("--source-seconds", type=float, default=8.0, help=argparse.SUPPRESS)

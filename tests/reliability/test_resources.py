@@ -128,3 +128,43 @@ def test_transfer_memory_does_not_grow_with_video_length(tiny_run, tmp_path):
     growth_mb = (peaks[80] - peaks[20]) / 1024
     print(f"peak RSS: 20 frames {peaks[20] / 1024:.0f} MB, 80 frames {peaks[80] / 1024:.0f} MB")
     assert growth_mb < 40, peaks
+
+
+# --- --workers: capped at the CPUs and at what available memory holds ---------------------------
+def test_workers_are_capped_by_cpus_and_memory():
+    from dancenow.utils.machine import POSE_WORKER_BYTES, cap_workers
+
+    gb = 2**30
+    workers, why = cap_workers(1000, cpus=2, memory=20 * gb)
+    assert workers == 2 and "1000 workers asked, using 2" in why and "2 CPUs" in why
+    assert cap_workers(8, cpus=16, memory=3 * POSE_WORKER_BYTES)[0] == 3  # memory is the limit
+    assert cap_workers(8, cpus=16, memory=POSE_WORKER_BYTES // 2)[0] == 1  # never below one
+    assert cap_workers(4, cpus=8, memory=None) == (4, None)  # memory unknown: CPUs only
+    assert cap_workers(1, cpus=1, memory=1) == (1, None)
+
+
+def test_pose_workers_1000_starts_no_more_processes_than_cpus(monkeypatch, tiny_dataset, caplog):
+    """The issue's ``--workers 1000``: the pool is sized from the machine, not the request."""
+    from dancenow.pose import extract
+    from dancenow.utils.machine import usable_cpus
+
+    asked: list[int] = []
+
+    class Stop(Exception):
+        pass
+
+    def record(path, bounds, max_side, bar):
+        asked.append(len(bounds))
+        raise Stop  # the size of the pool is what is checked; no detector needs to run
+
+    monkeypatch.setattr(extract, "_run_chunks", record)
+    with pytest.raises(Stop):
+        extract.detect_video(tiny_dataset.parent / "dancer.mp4", workers=100_000, progress=False)
+    assert 1 <= asked[0] <= usable_cpus()
+    assert "100000 workers asked" in caplog.text
+
+
+def test_workers_help_says_it_is_capped(cli):
+    for command in ("pose", "prepare", "transfer", "demo"):
+        out = cli(command, "--help").stdout
+        assert "one per CPU" in " ".join(out.split()), command

@@ -8,6 +8,7 @@ with the video's length: frames are streamed and only keypoints are kept.
 
 from __future__ import annotations
 
+import logging
 import multiprocessing as mp
 import os
 import queue
@@ -22,8 +23,11 @@ from dancenow.errors import InputError
 from dancenow.pose.cleanup import clean
 from dancenow.pose.layout import BODY
 from dancenow.pose.posefile import PoseSequence
+from dancenow.utils.machine import cap_workers
 from dancenow.utils.progress import progress as progress_bar
 from dancenow.video import frame_times, iter_frames, probe
+
+log = logging.getLogger(__name__)
 
 DEFAULT_MAX_SIDE = 1280  # Holistic works at 256 px internally; larger inputs only cost conversion time
 
@@ -78,6 +82,9 @@ def detect_video(
     times = frame_times(path)
     if len(times) == 0:
         raise InputError(path, "no decodable video frames")
+    workers, capped = cap_workers(workers)
+    if capped:
+        log.warning("pose: %s", capped)
     bounds = chunk_bounds(times, workers)
     bar = progress_bar(len(times), f"pose {path.name}", "frame", enabled=progress)
     try:
