@@ -271,6 +271,10 @@ def cmd_prepare(args) -> None:
         f"(train {t1 - t0}, val {v1 - v0}), "
         f"body found in {100 * info.body_detected_fraction:.1f}% of frames"
     )
+    from dancenow.data.coverage import dataset_warnings
+
+    for warning in dataset_warnings(out):
+        print(f"{PROG}: warning: {out}: {warning}", file=sys.stderr)
 
 
 # --- train -----------------------------------------------------------------------------------

@@ -97,6 +97,9 @@ class Controller:
             f"Target **{name}**: {len(poses)} frames, body found in {100 * found:.0f}% of them; "
             f"dataset prepared at {SIZES[size][0]}x{SIZES[size][1]}."
         )
+        from dancenow.data.coverage import dataset_warnings
+
+        message += "".join(f"\n\n⚠️ **Warning:** {w}." for w in dataset_warnings(dataset))
         return TargetResult(name, folder / "preview.mp4", dataset, message)
 
     # ---------------------------------------------------------------- 2. training
