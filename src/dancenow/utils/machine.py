@@ -29,8 +29,8 @@ def describe(device: str = "cpu") -> str:
     return ", ".join(parts)
 
 
-# Peak RSS of one MediaPipe Holistic pose worker, measured at 0.40-0.43 GB on 256-1024 px clips
-# (Intel Xeon, Python 3.11, mediapipe 0.10.21); planned at 0.6 GB for larger frames and headroom.
+# Peak RSS of one MediaPipe Holistic pose worker: 0.40-0.43 GB measured on generated 256-1024 px
+# clips, 0.43-0.47 GB at 1080p (docs/BENCHMARKS.md); planned at 0.6 GB for 4K frames and headroom.
 POSE_WORKER_BYTES = 600 * 2**20
 
 
