@@ -643,13 +643,13 @@ def cmd_ui(args) -> None:
     import importlib.util
     import signal
 
-    if importlib.util.find_spec("gradio") is None:
-        raise InputError(None, "the web interface needs gradio: pip install 'dancenow[ui]'")
     if not 0 < args.max_upload_mb <= 1_000_000:
         raise InputError(None, f"--max-upload-mb must be positive, got {args.max_upload_mb}")
     if args.workspace.exists() and not args.workspace.is_dir():
         raise InputError(args.workspace, "is not a folder")
     check_outputs(folders=[args.workspace])
+    if importlib.util.find_spec("gradio") is None:
+        raise InputError(None, "the web interface needs gradio: pip install 'dancenow[ui]'")
     from dancenow.ui.app import launch
 
     def terminate(signum, frame):

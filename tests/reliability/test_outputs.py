@@ -43,6 +43,7 @@ def inputs(tmp_path):
     (tmp_path / "json" / "f_000000000000_keypoints.json").write_text("{}")
     os.symlink("a.mp4", tmp_path / "link.mp4")
     os.link(tmp_path / "a.mp4", tmp_path / "hard.mp4")
+    os.link(tmp_path / "a.mp4", tmp_path / "hard.npz")
     return tmp_path
 
 
@@ -50,6 +51,7 @@ def inputs(tmp_path):
 SAME = "is the same file as the input"
 OTHER = "is also the path of the output"
 CASES = [
+    ("pose -o hard link to the video", "pose {d}/a.mp4 -o {d}/hard.npz", "hard.npz", SAME),
     ("pose --preview = video", "pose {d}/a.mp4 -o {d}/p.npz --preview {d}/a.mp4", "a.mp4", SAME),
     ("pose --preview symlink", "pose {d}/a.mp4 -o {d}/p.npz --preview {d}/link.mp4", "link.mp4", SAME),
     ("pose --preview hard link", "pose {d}/a.mp4 -o {d}/p.npz --preview {d}/hard.mp4", "hard.mp4", SAME),
@@ -114,7 +116,7 @@ def test_an_output_that_is_an_input_or_another_output_is_refused(args, named, ne
     assert_main_error(*cli_main(capsys, *argv), f"{inputs / named}: ".replace("/: ", ": "), needle)
     assert _snapshot(inputs) == before  # every input intact, nothing written (not even in ds/)
     assert sorted(p.name for p in inputs.iterdir()) == sorted(
-        ["a.mp4", "a.npz", "ds", "run", "json", "link.mp4", "hard.mp4", "b.poses.npz", "dslink"]
+        ["a.mp4", "a.npz", "ds", "run", "json", "link.mp4", "hard.mp4", "hard.npz", "b.poses.npz", "dslink"]
     )
 
 
