@@ -706,7 +706,8 @@ def main(argv: list[str] | None = None) -> int:
         # passed: the user's to fix, so one line naming the file, not a traceback
         if e.errno not in _USER_ERRNOS:
             raise
-        print(f"{PROG}: error: {e.filename or ''}: {e.strerror}".replace(": : ", ": "), file=sys.stderr)
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"{PROG}: error: {where}{e.strerror}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import logging
 import os
 import struct
 import sys
@@ -30,7 +31,10 @@ from pathlib import Path
 
 from dancenow.errors import InputError
 
+log = logging.getLogger(__name__)
+
 LOCK_NAME = ".lock"
+_NO_LOCKS = {errno.ENOLCK, errno.EOPNOTSUPP, errno.EINVAL}  # file systems without record locks
 _TRAINING, _FILES = 0, 1  # the byte each lock covers
 _held: dict[Path, list] = {}  # resolved run folder -> [descriptor, number of users]
 
@@ -50,6 +54,10 @@ def training_lock(run: str | Path) -> Iterator[None]:
             pid = _holder(fd, _TRAINING)
             shown = f"pid {pid}" if pid else "pid unknown"
             raise InputError(run, f"in use by another training process ({shown})") from None
+        except OSError as e:
+            if e.errno not in _NO_LOCKS:
+                raise
+            log.warning("%s: this file system has no locks (%s): nothing stops a second trainer", run, e)
         yield
 
 
@@ -120,6 +128,8 @@ def _lock(fd: int, kind: int, start: int, *, wait: bool) -> None:
     except OSError as e:
         if e.errno in (errno.EACCES, errno.EAGAIN):
             raise BlockingIOError(e.errno, e.strerror) from None
+        if e.errno in _NO_LOCKS and (wait or kind == fcntl.F_UNLCK):
+            return  # readers and saves go unlocked where the file system has no locks
         raise
 
 
