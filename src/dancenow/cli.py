@@ -14,7 +14,9 @@ import sys
 from pathlib import Path
 
 from dancenow import __version__
+from dancenow.data import DEFAULT_VAL_FRACTION, MAX_VAL_FRACTION, SIZE_MULTIPLE, size_problem
 from dancenow.errors import InputError
+from dancenow.runfolder.config import DEFAULT_PRESET, PRESETS, STAGES
 from dancenow.utils.outputs import check_outputs
 from dancenow.utils.threads import choose_wait_policy
 
@@ -210,8 +212,9 @@ def _size(text: str) -> tuple[int, int]:
             w = h = int(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected PIXELS or WIDTHxHEIGHT, got {text!r}") from None
-    if w < 32 or h < 32 or w % 32 or h % 32:
-        raise argparse.ArgumentTypeError(f"sides must be multiples of 32 (at least 32), got {w}x{h}")
+    problem = size_problem(w, h)
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
     return w, h
 
 
@@ -235,9 +238,15 @@ def _add_prepare(sub) -> None:
         type=_size,
         default=(256, 256),
         metavar="PIXELS",
-        help="training frame size: PIXELS (square) or WIDTHxHEIGHT, multiples of 32 (default 256)",
+        help=f"training frame size: PIXELS (square) or WIDTHxHEIGHT, multiples of {SIZE_MULTIPLE} "
+        "(default 256)",
     )
-    p.add_argument("--val-fraction", type=float, default=0.2, help="last fraction held out (default 0.2)")
+    p.add_argument(
+        "--val-fraction",
+        type=float,
+        default=DEFAULT_VAL_FRACTION,
+        help=f"last fraction held out, at most {MAX_VAL_FRACTION} (default {DEFAULT_VAL_FRACTION})",
+    )
     p.add_argument(
         "--full-frame", action="store_true", help="keep the whole frame instead of cropping to the person"
     )
@@ -250,8 +259,6 @@ def _add_prepare(sub) -> None:
 def cmd_prepare(args) -> None:
     from dancenow.data.prepare import prepare_dataset
 
-    if not 0.0 <= args.val_fraction <= 0.9:
-        raise InputError(None, f"--val-fraction must be in [0, 0.9], got {args.val_fraction}")
     check_outputs([args.video, args.poses], replaced_folders=[args.output])
     out = prepare_dataset(
         args.video,
@@ -295,13 +302,11 @@ def _add_train(sub) -> None:
     p.add_argument("-o", "--output", type=Path, required=True, help="run folder to write")
     p.add_argument(
         "--preset",
-        choices=["tiny", "cpu", "paper"],
-        default="cpu",
-        help="model/schedule preset (default cpu)",
+        choices=PRESETS,
+        default=DEFAULT_PRESET,
+        help=f"model/schedule preset (default {DEFAULT_PRESET})",
     )
-    p.add_argument(
-        "--stage", choices=["global", "local", "face", "all"], default="all", help="stage(s) to train"
-    )
+    p.add_argument("--stage", choices=[*STAGES, "all"], default="all", help="stage(s) to train")
     p.add_argument(
         "--max-steps", type=_positive_int, help="steps per stage (the learning rate decays over them)"
     )
@@ -355,7 +360,7 @@ def cmd_train(args) -> None:
     if args.channels_last:
         overrides["channels_last"] = True
     if args.reference:
-        from dancenow.training.config import REFERENCE_OVERRIDES
+        from dancenow.runfolder.config import REFERENCE_OVERRIDES
 
         overrides |= REFERENCE_OVERRIDES
     if args.seed is not None:
@@ -364,7 +369,8 @@ def cmd_train(args) -> None:
         raise InputError(
             args.output, "--resume continues with the run's saved config; drop the other model options"
         )
-    from dancenow.training.trainer import NonFiniteLoss, TrainingInterrupted
+    from dancenow.training.loss import NonFiniteLoss
+    from dancenow.training.trainer import TrainingInterrupted
 
     try:
         done = train_run(

@@ -12,7 +12,32 @@ from __future__ import annotations
 
 import importlib
 
-DATASET_VERSION = 1  # version of the dataset folder format (dataset.json "version")
+DATASET_VERSION = 2
+"""Version of the dataset folder format (``dataset.json`` "version"); any other must be prepared again."""
+SIZE_MULTIPLE = 32
+"""Training frame sides are multiples of this: every preset's generator downsamples by at most 32."""
+DEFAULT_VAL_FRACTION = 0.2
+MAX_VAL_FRACTION = 0.9
+"""The last ``val_fraction`` of the frames is held out; at most this much."""
+BACKGROUND_MAX_SIDE = 1920
+"""Backgrounds of larger videos are stored smaller (transfer resizes them to the frame)."""
+
+
+def size_problem(width: int, height: int) -> str | None:
+    """Why ``width`` x ``height`` cannot be a training frame size, or None."""
+    if width < SIZE_MULTIPLE or height < SIZE_MULTIPLE or width % SIZE_MULTIPLE or height % SIZE_MULTIPLE:
+        return f"sides must be multiples of {SIZE_MULTIPLE} (at least {SIZE_MULTIPLE}), got {width}x{height}"
+    return None
+
+
+def background_size(source_size: tuple[int, int]) -> tuple[int, int]:
+    """``(width, height)`` of the stored background of a ``source_size`` video."""
+    w, h = source_size
+    if max(w, h) <= BACKGROUND_MAX_SIDE:
+        return w, h
+    s = BACKGROUND_MAX_SIDE / max(w, h)
+    return round(w * s), round(h * s)
+
 
 _EXPORTS = {
     "prepare_dataset": "dancenow.data.prepare",
@@ -26,7 +51,16 @@ _EXPORTS = {
     "tensor_to_image": "dancenow.data.dataset",
 }
 
-__all__ = ["DATASET_VERSION", *_EXPORTS]
+__all__ = [
+    "DATASET_VERSION",
+    "SIZE_MULTIPLE",
+    "DEFAULT_VAL_FRACTION",
+    "MAX_VAL_FRACTION",
+    "BACKGROUND_MAX_SIDE",
+    "size_problem",
+    "background_size",
+    *_EXPORTS,
+]
 
 
 def __getattr__(name: str):

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from dancenow.data import DATASET_VERSION
+from dancenow.data import DATASET_VERSION, SIZE_MULTIPLE, background_size
 from dancenow.errors import InputError
 from dancenow.pose.layout import NUM_KEYPOINTS
 from dancenow.pose.render import line_widths, render_pose
@@ -37,6 +37,9 @@ from dancenow.pose.render import line_widths, render_pose
 __all__ = [
     "SPLITS",
     "DatasetInfo",
+    "FrameFacts",
+    "background_problem",
+    "check_frame_facts",
     "FrameDataset",
     "PairDataset",
     "image_to_tensor",
@@ -98,7 +101,7 @@ class DatasetInfo:
     """A dataset folder's ``dataset.json``, checked. Frame sizes are ``(width, height)``."""
 
     root: Path  # the dataset folder
-    version: int  # format version (1)
+    version: int  # format version (DATASET_VERSION)
     source_video: Path  # absolute path of the video the frames came from (may have moved since)
     source_size: tuple[int, int]  # source (W, H) pixels
     fps: float  # source frame rate
@@ -198,6 +201,106 @@ def _check_array(path: Path, shape: tuple[int, ...], dtypes: tuple[type, ...]) -
         raise _fail(path, f"truncated ({path.stat().st_size} of {needed} bytes)")
 
 
+MAX_SIDE = 16384
+"""Pixels: larger than any video a phone or camera records."""
+
+
+@dataclass(frozen=True)
+class FrameFacts:
+    """How a dataset's frames relate to its source video: in ``dataset.json``, and copied into
+    a run folder's ``config.json`` (``data``) for transfer. Sizes are ``(width, height)``."""
+
+    source_size: tuple[int, int]
+    size: tuple[int, int]
+    crop: tuple[float, float, float, float]
+    face_size: int
+    fps: float
+    full_frame: bool
+
+
+def check_frame_facts(meta: dict, prefix: str = "") -> FrameFacts:
+    """The frame facts of ``meta`` (``dataset.json`` or a run's ``data``), checked: ValueError
+    ``bad field 'PREFIXkey' = value (expected ...)`` on the first bad one.
+
+    Transfer and evaluation build crops, resizes and face boxes from these, so a hand-edited or
+    hostile value must fail here, with the file named, rather than deep in OpenCV.
+    """
+
+    def bad(key: str, expected: str) -> ValueError:
+        return ValueError(f"bad field {prefix + key!r} = {meta.get(key)!r} (expected {expected})")
+
+    for key in ("source_size", "size"):
+        value = meta.get(key)
+        if not (
+            isinstance(value, list)
+            and len(value) == 2
+            and all(_is_int(v) and 1 <= v <= MAX_SIDE for v in value)
+        ):
+            raise bad(key, f"[width, height] in 1..{MAX_SIDE} pixels")
+    if any(v % SIZE_MULTIPLE for v in meta["size"]):
+        raise bad("size", f"multiples of {SIZE_MULTIPLE}")
+    width, height = meta["size"]
+    crop = meta.get("crop")
+    limit = 4 * MAX_SIDE
+    if not (
+        isinstance(crop, list)
+        and len(crop) == 4
+        and all(_is_number(v) and -limit <= v <= limit for v in crop)
+        and crop[2] - crop[0] >= 2
+        and crop[3] - crop[1] >= 2
+    ):
+        raise bad("crop", "[x0, y0, x1, y1] at least 2 pixels wide and high")
+    face_size = meta.get("face_size")
+    if not (_is_int(face_size) and 2 <= face_size <= min(width, height)):
+        raise bad("face_size", f"an int in 2..{min(width, height)}")
+    fps = meta.get("fps")
+    if not (_is_number(fps) and 0 < fps <= 1000):
+        raise bad("fps", "a frame rate in (0, 1000]")
+    if not isinstance(meta.get("full_frame"), bool):
+        raise bad("full_frame", "true or false")
+    return FrameFacts(
+        source_size=tuple(meta["source_size"]),
+        size=(width, height),
+        crop=tuple(float(v) for v in crop),
+        face_size=face_size,
+        fps=float(fps),
+        full_frame=meta["full_frame"],
+    )
+
+
+def background_problem(path: Path, source_size: tuple[int, int]) -> str | None:
+    """What is wrong with the background image ``path`` of a ``source_size`` video, or None.
+
+    Only the PNG header is read: its size must be :func:`~dancenow.data.background_size`, or the
+    generated crops would be pasted at the wrong place.
+    """
+    if not path.is_file():
+        return "missing"
+    try:
+        with open(path, "rb") as f:
+            head = f.read(24)
+    except OSError as err:
+        return f"unreadable ({err.strerror})"
+    if len(head) < 24 or head[:8] != b"\x89PNG\r\n\x1a\n" or head[12:16] != b"IHDR":
+        return "not a PNG image"
+    got = (int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big"))
+    expected = background_size(source_size)
+    if got != expected:
+        return (
+            f"is {got[0]}x{got[1]}, but a {source_size[0]}x{source_size[1]} video's background "
+            f"is {expected[0]}x{expected[1]}"
+        )
+    return None
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def load_dataset_info(root: str | Path) -> DatasetInfo:
     """Parse and check ``root/dataset.json`` and the arrays next to it.
 
@@ -227,23 +330,11 @@ def load_dataset_info(root: str | Path) -> DatasetInfo:
     version = _get(meta, "version", path, int)
     if version != DATASET_VERSION:
         raise _fail(path, f"dataset format version {version}, this dancenow reads {DATASET_VERSION}")
-    positive = "two positive integers"
-    source_size = _int_list(meta, "source_size", path, 2, lambda v: min(v) > 0, positive)
-    size = _int_list(
-        meta, "size", path, 2, lambda v: min(v) > 0 and v[0] % 32 == 0 and v[1] % 32 == 0, "multiples of 32"
-    )
+    try:
+        facts = check_frame_facts(meta)
+    except ValueError as err:
+        raise _fail(path, str(err)) from None
     num_frames = _get(meta, "num_frames", path, int, lambda v: v >= 1, "at least 1")
-    crop = meta.get("crop")
-    crop_ok = (
-        isinstance(crop, list)
-        and len(crop) == 4
-        and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in crop)
-        and crop[2] > crop[0]
-        and crop[3] > crop[1]
-    )
-    if not crop_ok:
-        raise _fail(path, f"bad field 'crop' = {crop!r} (expected [x0, y0, x1, y1] with x1 > x0, y1 > y0)")
-    face_size = _get(meta, "face_size", path, int, lambda v: 1 <= v <= min(size), f"1..{min(size)} pixels")
     splits = meta.get("splits")
     parsed: dict[str, tuple[int, int]] = {}
     if not isinstance(splits, dict) or set(splits) != {"train", "val"}:
@@ -261,23 +352,26 @@ def load_dataset_info(root: str | Path) -> DatasetInfo:
         root=root,
         version=version,
         source_video=Path(_get(meta, "source_video", path, str)),
-        source_size=source_size,
-        fps=_get(meta, "fps", path, float, lambda v: v > 0, "positive"),
+        source_size=facts.source_size,
+        fps=facts.fps,
         num_frames=num_frames,
-        size=size,
-        crop=tuple(float(v) for v in crop),
-        full_frame=_get(meta, "full_frame", path, bool),
-        face_size=face_size,
+        size=facts.size,
+        crop=facts.crop,
+        full_frame=facts.full_frame,
+        face_size=facts.face_size,
         splits=parsed,
         detector=_get(meta, "detector", path, str),
         body_detected_fraction=_get(
             meta, "body_detected_fraction", path, float, lambda v: 0 <= v <= 1, "0..1"
         ),
     )
-    w, h = size
+    w, h = facts.size
     _check_array(root / "frames.npy", (num_frames, h, w, 3), (np.uint8,))
     _check_array(root / "keypoints.npy", (num_frames, NUM_KEYPOINTS, 3), (np.float32,))
     _check_array(root / "faces.npy", (num_frames, 4), (np.int32, np.int64))
+    problem = background_problem(root / "background.png", facts.source_size)
+    if problem:
+        raise _fail(root / "background.png", problem)
     return info
 
 

@@ -25,7 +25,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from dancenow.data import DATASET_VERSION
+from dancenow.data import (
+    DATASET_VERSION,
+    DEFAULT_VAL_FRACTION,
+    MAX_VAL_FRACTION,
+    background_size,
+    size_problem,
+)
 from dancenow.data import crop as cropping
 from dancenow.errors import InputError
 from dancenow.pose.extract import detect_video
@@ -38,9 +44,7 @@ from dancenow.video import frame_times, iter_frames, probe
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DATASET_VERSION", "prepare_dataset"]  # DATASET_VERSION re-exported from dancenow.data
-
-MAX_VAL_FRACTION = 0.9
+__all__ = ["prepare_dataset"]
 
 
 def _check_options(size, val_fraction: float, workers: int) -> tuple[int, int]:
@@ -48,8 +52,9 @@ def _check_options(size, val_fraction: float, workers: int) -> tuple[int, int]:
         width, height = (int(v) for v in size)
     except (TypeError, ValueError):
         raise InputError(None, f"size must be (width, height), got {size!r}") from None
-    if width <= 0 or height <= 0 or width % 32 or height % 32:
-        raise InputError(None, f"training size must be positive multiples of 32 pixels, got {width}x{height}")
+    problem = size_problem(width, height)
+    if problem:
+        raise InputError(None, f"training size: {problem}")
     if not 0 <= val_fraction <= MAX_VAL_FRACTION:
         raise InputError(None, f"val fraction must be in [0, {MAX_VAL_FRACTION}], got {val_fraction}")
     if workers < 1:
@@ -121,7 +126,7 @@ def _write_frames(
                 raise InputError(video, f"decodes to more frames than its {num_frames} poses")
             frames[count] = cropping.crop_frame(frame.image, window, size, border=border)
             if count % every == 0 and len(samples) < BACKGROUND_SAMPLES:
-                samples.append(_shrink(frame.image, BACKGROUND_MAX_SIDE))
+                samples.append(_shrink(frame.image))
             count += 1
             bar.update(1)
         if count != num_frames:
@@ -134,15 +139,15 @@ def _write_frames(
 
 
 BACKGROUND_SAMPLES = 25
-BACKGROUND_MAX_SIDE = 1920  # 4K backgrounds are stored at half size; transfer resizes to the frame
 
 
-def _shrink(image: np.ndarray, max_side: int) -> np.ndarray:
+def _shrink(image: np.ndarray) -> np.ndarray:
+    """``image`` at :func:`~dancenow.data.background_size` (a copy)."""
     h, w = image.shape[:2]
-    if max(h, w) <= max_side:
+    size = background_size((w, h))
+    if size == (w, h):
         return image.copy()
-    s = max_side / max(h, w)
-    return cv2.resize(image, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
 
 
 def prepare_dataset(
@@ -151,7 +156,7 @@ def prepare_dataset(
     *,
     poses: str | Path | None = None,
     size: tuple[int, int] = (256, 256),
-    val_fraction: float = 0.2,
+    val_fraction: float = DEFAULT_VAL_FRACTION,
     full_frame: bool = False,
     workers: int = 1,
     progress: bool = True,
@@ -253,22 +258,3 @@ def prepare_dataset(
         num_val,
     )
     return output
-
-
-def estimate_background(video: str | Path, samples: int = BACKGROUND_SAMPLES) -> np.ndarray:
-    """The per-pixel median of ``samples`` frames spread over ``video``: ``(H, W, 3)`` uint8 RGB.
-
-    For runs whose dataset predates ``background.png``; prepare computes it while streaming.
-    """
-    from dancenow.video import frame_times
-
-    times = frame_times(video)
-    picks = times[np.linspace(0, len(times) - 1, min(samples, len(times))).round().astype(int)]
-    images = []
-    for t in picks:
-        frame = next(iter_frames(video, float(t)), None)
-        if frame is not None:
-            images.append(_shrink(frame.image, BACKGROUND_MAX_SIDE))
-    if not images:
-        raise InputError(video, "no decodable video frames")
-    return np.median(np.stack(images), axis=0).astype(np.uint8)

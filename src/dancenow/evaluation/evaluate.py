@@ -21,7 +21,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import torch
 
 from dancenow.data.dataset import load_dataset_info
 from dancenow.errors import InputError
@@ -31,6 +30,7 @@ from dancenow.inference.transfer import generate
 from dancenow.pose.layout import BODY, B
 from dancenow.pose.render import render_pose
 from dancenow.utils.atomic import atomic_path, write_json
+from dancenow.utils.precision import default_device
 from dancenow.utils.progress import progress as progress_bar
 
 PAPER = {  # EDN Table 1/2, their 1024x512 footage, T.S. + Face
@@ -197,7 +197,7 @@ def evaluate(
     results: dict = {"split": split, "frames": stop - start, "dataset": str(dataset), "paper": PAPER}
     generated_sets: dict[str, list[np.ndarray]] = {}
     if run is not None:
-        dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        dev = default_device(device)
         model = load_model(run, dev)
         if tuple(model.size) != (info.width, info.height):
             raise InputError(

@@ -8,8 +8,8 @@ source's frame rate, with the source's audio.
 
 from __future__ import annotations
 
-import json
 import logging
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass
@@ -26,14 +26,15 @@ from dancenow.inference.model import TrainedModel, load_model
 from dancenow.models.blocks import set_norm_kernel
 from dancenow.models.generators import temporal_input
 from dancenow.pose.layout import BODY
-from dancenow.pose.normalize import PoseStats, compute_stats, normalize
+from dancenow.pose.normalize import compute_stats, fit_frame, normalize
 from dancenow.pose.posefile import PoseSequence, load_poses, pose_file_bytes, save_poses
 from dancenow.pose.render import render_pose
-from dancenow.utils.atomic import atomic_path, write_json
+from dancenow.runfolder.folder import read_background, read_pose_stats
+from dancenow.utils.atomic import write_json
 from dancenow.utils.disk import check_free_space
-from dancenow.utils.precision import resolve_precision
+from dancenow.utils.precision import default_device, resolve_precision
 from dancenow.utils.progress import progress as progress_bar
-from dancenow.video import VideoWriter, estimate_mp4_bytes, iter_frames, probe
+from dancenow.video import VideoWriter, estimate_mp4_bytes, frame_times, iter_frames, probe
 
 log = logging.getLogger(__name__)
 
@@ -63,48 +64,6 @@ def fill_missing(keypoints: np.ndarray) -> tuple[np.ndarray, int]:
         else:
             out[t] = keypoints[last]
     return out, int((~found).sum())
-
-
-def target_stats(run: Path) -> PoseStats:
-    """The target's pose statistics, saved at training time (computed from its poses if absent)."""
-    path = run / "target_pose_stats.json"
-    if path.is_file():
-        try:
-            return PoseStats.from_dict(json.loads(path.read_text()))
-        except (ValueError, TypeError, KeyError, json.JSONDecodeError) as e:
-            raise InputError(path, f"invalid pose statistics ({e})") from None
-    poses_path = run / "target_poses.npz"
-    if not poses_path.is_file():
-        raise InputError(
-            run, "has neither target_pose_stats.json nor target_poses.npz (needed for --normalize paper)"
-        )
-    return compute_stats(load_poses(poses_path).keypoints)
-
-
-def background_for(model: TrainedModel, run: Path) -> np.ndarray | None:
-    """The target video's background at its full size, or None (then the output keeps the model's crop)."""
-    path = run / "background.png"
-    if not path.is_file():
-        # runs whose dataset predates background.png: estimate it from the target video if it is still there
-        video = Path(model.document["data"].get("source_video") or "")
-        if not video.is_file():
-            log.warning(
-                "no background.png in %s and the target video is gone: output keeps the model's crop", run
-            )
-            return None
-        from dancenow.data.prepare import estimate_background
-
-        image = estimate_background(video)
-        with atomic_path(path) as tmp:
-            cv2.imwrite(str(tmp), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
-    image = cv2.imread(str(path))
-    if image is None:
-        raise InputError(path, "not a readable image")
-    w, h = model.document["data"]["source_size"]
-    image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-    if image.shape[:2] != (h, w):
-        image = cv2.resize(image, (w, h), interpolation=cv2.INTER_CUBIC)
-    return image
 
 
 class Compositor:
@@ -221,9 +180,9 @@ def side_by_side(source: np.ndarray, stick: np.ndarray, result: np.ndarray, heig
     return np.concatenate(panels, axis=1)
 
 
-def _check_disk(output: Path, sbs: str | Path | None, model: TrainedModel, info, audio: bool) -> None:
+def _check_disk(output: Path, sbs: Path | None, model: TrainedModel, info, audio: bool) -> None:
     """Refuse to start when the planned videos (and the small JSON/pose files) cannot fit."""
-    w, h = (max(a, b) for a, b in zip(model.document["data"]["source_size"], model.size, strict=True))
+    w, h = (max(a, b) for a, b in zip(model.data.source_size, model.size, strict=True))
     audio = audio and info.has_audio
     planned = estimate_mp4_bytes(info.num_frames, w, h, info.fps, audio) + pose_file_bytes(info.num_frames)
     if sbs is not None:  # three panels, each at most 720 px high
@@ -247,94 +206,139 @@ def transfer(
     progress: bool = True,
 ) -> TransferResult:
     """Generate ``output``: the target of ``run`` performing the moves of the ``source`` video."""
-    import time
-
+    started = time.perf_counter()
     run, source, output = Path(run), Path(source), Path(output)
+    sbs = Path(side_by_side_path) if side_by_side_path is not None else None
+    dev = default_device(device)
+
+    # 1. check inputs: every option and input file, before any long work
+    _check_options(normalize_mode, output)
+    info = probe(source)
+    poses = _check_source_poses(Path(source_poses), source, info) if source_poses is not None else None
+
+    # 2. load the run: networks, the target's background and pose statistics
+    model = load_model(run, dev)
+    compositor = Compositor(read_background(run, model.run), model.data.crop)
+    _check_disk(output, sbs, model, info, audio)
+
+    # 3. the source's poses, frames without a body filled from the last one with a body
+    if poses is None:
+        from dancenow.pose.extract import detect_video
+
+        poses = detect_video(source, workers=workers, progress=progress)
+    keypoints, filled = fill_missing(poses.keypoints)
+
+    # 4. normalize: source pixels -> target-video pixels (paper §3.2) -> model pixels
+    if normalize_mode == "paper":
+        target_stats = read_pose_stats(run)
+        try:
+            result = normalize(keypoints, compute_stats(keypoints), target_stats)
+        except InputError as e:  # about the source's poses: name where they came from
+            raise InputError(e.path or source_poses or source, e.problem) from None
+    else:
+        result = fit_frame(keypoints, (poses.width, poses.height), model.data.source_size)
+    target_px = result.keypoints
+    model_px = transform_keypoints(target_px, model.data.crop, model.data.size)
+    params = result.params | {
+        "frames_without_pose_reused_last": filled,
+        "source": str(source),
+        "run": str(run),
+        "framing": "target video (generated crop pasted into its background)",
+    }
+
+    # 5. generate frame by frame and write the video(s)
+    frames, generating = _write_videos(
+        model, model_px, target_px, compositor, source, output, sbs, info.fps, audio, dev, progress
+    )
+
+    # 6. write what was done: the normalization parameters and the normalized poses
+    norm_path = output.with_suffix(".normalization.json")
+    write_json(norm_path, params)
+    poses_path = output.with_suffix(".poses.npz")
+    height, width = compositor.background.shape[:2]
+    detector = f"normalized:{poses.detector}"
+    save_poses(
+        poses_path, PoseSequence(target_px, fps=info.fps, width=width, height=height, detector=detector)
+    )
+    log.info("transfer took %.1f s", time.perf_counter() - started)
+    return TransferResult(output, frames, info.fps, norm_path, poses_path, sbs, generating)
+
+
+def _check_options(normalize_mode: str, output: Path) -> None:
     if normalize_mode not in ("paper", "none"):
         raise InputError(None, f"--normalize must be paper or none, got {normalize_mode!r}")
     if output.suffix.lower() != ".mp4":
         raise InputError(output, "the output must be an .mp4 file")
-    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    model = load_model(run, dev)  # validates the run before any long work
-    info = probe(source)
-    _check_disk(output, side_by_side_path, model, info, audio)
-    if source_poses is not None:
-        poses = load_poses(source_poses)
-        if (poses.width, poses.height) != (info.width, info.height):
-            raise InputError(
-                source_poses,
-                f"is for a {poses.width}x{poses.height} video, {source.name} is {info.width}x{info.height}",
-            )
-    else:
-        from dancenow.pose.extract import detect_video
 
-        poses = detect_video(source, workers=workers, progress=progress)
-    data = model.document["data"]
-    keypoints, filled = fill_missing(poses.keypoints)
-    if normalize_mode == "paper":
-        result = normalize(keypoints, compute_stats(keypoints), target_stats(run))
-        target_px, params = result.keypoints, result.params
-    else:
-        # no normalization: the source frame is mapped onto the target frame as a whole (same height)
-        sw, sh = data["source_size"]
-        s = sh / poses.height
-        target_px = keypoints.copy()
-        present = target_px[..., 2] > 0
-        target_px[..., 0] = np.where(present, (keypoints[..., 0] - poses.width / 2) * s + sw / 2, 0)
-        target_px[..., 1] = np.where(present, keypoints[..., 1] * s, 0)
-        params = {"mode": "none", "scale": s}
-    params |= {"frames_without_pose_reused_last": filled, "source": str(source), "run": str(run)}
-    model_px = transform_keypoints(target_px, tuple(data["crop"]), tuple(data["size"]))
 
-    background = background_for(model, run)
-    compositor = Compositor(background, tuple(data["crop"])) if background is not None else None
-    params["framing"] = (
-        "target video (generated crop pasted into its background)" if compositor else "model crop"
+def _check_source_poses(path: Path, source: Path, info) -> PoseSequence:
+    """The pose file given for ``source``: of a video of its size and frame count, inside its frame."""
+    poses = load_poses(path)
+    if (poses.width, poses.height) != (info.width, info.height):
+        raise InputError(
+            path, f"is for a {poses.width}x{poses.height} video, {source.name} is {info.width}x{info.height}"
+        )
+    count = len(frame_times(source))
+    if len(poses) != count:
+        raise InputError(path, f"has {len(poses)} frames, but {source.name} has {count}")
+    present = poses.keypoints[..., 2] > 0
+    xy = poses.keypoints[..., :2][present]
+    margin = OUT_OF_FRAME_MARGIN * max(info.width, info.height)
+    outside = (
+        (xy < -margin).any(axis=1) | (xy[:, 0] > info.width + margin) | (xy[:, 1] > info.height + margin)
     )
-    norm_path = output.with_suffix(".normalization.json")
-    sbs = Path(side_by_side_path) if side_by_side_path is not None else None
+    if outside.any():
+        raise InputError(
+            path,
+            f"{int(outside.sum())} keypoints lie far outside the {info.width}x{info.height} frame "
+            f"of {source.name}",
+        )
+    return poses
+
+
+OUT_OF_FRAME_MARGIN = 0.5
+"""Keypoints may lie this fraction of the frame's larger side beyond its edges (a limb leaving
+the picture); further out, the pose file is not of this video."""
+
+
+def _write_videos(
+    model: TrainedModel,
+    model_px: np.ndarray,
+    target_px: np.ndarray,
+    compositor: Compositor,
+    source: Path,
+    output: Path,
+    sbs: Path | None,
+    fps: float,
+    audio: bool,
+    device: torch.device,
+    progress: bool,
+) -> tuple[int, float]:
+    """Generate every frame into ``output`` (and ``sbs``): (frames written, seconds generating).
+
+    Both videos are written to temporary files and renamed only when everything succeeded.
+    """
     audio_from = source if audio else None
-    started = time.perf_counter()
-    generating = 0.0
-    n = 0
-    # Both videos are written to temporary files and renamed only when everything succeeded.
+    generating, n = 0.0, 0
     with ExitStack() as stack:
-        writer = stack.enter_context(VideoWriter(output, info.fps, audio_from=audio_from))
-        sbs_writer = stack.enter_context(VideoWriter(sbs, info.fps, audio_from=audio_from)) if sbs else None
+        writer = stack.enter_context(VideoWriter(output, fps, audio_from=audio_from))
+        sbs_writer = stack.enter_context(VideoWriter(sbs, fps, audio_from=audio_from)) if sbs else None
         frames = iter_frames(source) if sbs_writer is not None else None
         # bf16 autocast where the hardware runs it natively (GPUs, recent CPUs), else fp32
-        amp = resolve_precision("auto", dev)
-        gen = generate(model, model_px, device=dev, amp_dtype=amp, progress=progress)
+        amp = resolve_precision("auto", device)
+        gen = generate(model, model_px, device=device, amp_dtype=amp, progress=progress)
         while True:
             t0 = time.perf_counter()
             item = next(gen, None)
             generating += time.perf_counter() - t0
             if item is None:
                 break
-            fake, _ = item
-            frame_out = compositor(fake) if compositor is not None else fake
+            frame_out = compositor(item[0])
             writer.write(frame_out)
             if sbs_writer is not None:
-                stick_px = target_px[n] if compositor is not None else model_px[n]
-                stick = render_pose(stick_px, *frame_out.shape[:2])
+                stick = render_pose(target_px[n], *frame_out.shape[:2])
                 sbs_writer.write(
                     side_by_side(next(frames).image, stick, frame_out, min(720, frame_out.shape[0]))
                 )
             n += 1
-    write_json(norm_path, params)
-    out_h, out_w = (
-        (compositor.background.shape[:2]) if compositor is not None else (data["size"][1], data["size"][0])
-    )
-    poses_path = output.with_suffix(".poses.npz")
-    save_poses(
-        poses_path,
-        PoseSequence(
-            target_px if compositor is not None else model_px,
-            fps=info.fps,
-            width=out_w,
-            height=out_h,
-            detector=f"normalized:{poses.detector}",
-        ),
-    )
-    log.info("transfer took %.1f s", time.perf_counter() - started)
-    return TransferResult(output, n, info.fps, norm_path, poses_path, sbs, generating)
+    return n, generating

@@ -1,12 +1,12 @@
-"""Config → networks. The only place that reads a :class:`ModelConfig`."""
+"""Config → networks. The only place that reads a :class:`ModelConfig` to build one."""
 
 from __future__ import annotations
 
 from torch import nn
 
+from dancenow.models.config import ModelConfig
 from dancenow.models.discriminators import MultiscaleDiscriminator, PatchDiscriminator
 from dancenow.models.generators import FaceResidualGenerator, GlobalGenerator, LocalEnhancer
-from dancenow.training.config import ModelConfig
 
 
 def build_global_generator(cfg: ModelConfig) -> GlobalGenerator:
@@ -20,18 +20,23 @@ def build_global_generator(cfg: ModelConfig) -> GlobalGenerator:
     )
 
 
+def build_local_enhancer(cfg: ModelConfig, global_generator: GlobalGenerator) -> LocalEnhancer:
+    """pix2pixHD's local enhancer wrapped around ``global_generator`` (shared, not copied)."""
+    return LocalEnhancer(
+        global_generator,
+        in_channels=cfg.generator_in_channels,
+        ngf=cfg.local_ngf,
+        n_blocks=cfg.local_blocks,
+        norm=cfg.norm,
+    )
+
+
 def build_generator(cfg: ModelConfig, *, with_local: bool | None = None) -> nn.Module:
     """The body generator: the global generator, wrapped in a local enhancer when ``cfg.local``
     (or ``with_local``) says so."""
     g = build_global_generator(cfg)
     if with_local if with_local is not None else cfg.local:
-        g = LocalEnhancer(
-            g,
-            in_channels=cfg.generator_in_channels,
-            ngf=cfg.local_ngf,
-            n_blocks=cfg.local_blocks,
-            norm=cfg.norm,
-        )
+        g = build_local_enhancer(cfg, g)
     return g
 
 

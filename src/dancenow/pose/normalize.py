@@ -472,3 +472,17 @@ def normalize_sequence(
     result = normalize(source.keypoints, source_stats, target_stats, median_window=median_window)
     result.params["source_frame"] = {"width": source.width, "height": source.height, "fps": source.fps}
     return result
+
+
+def fit_frame(
+    source: np.ndarray, source_size: tuple[int, int], target_size: tuple[int, int]
+) -> NormalizationResult:
+    """No normalization (``--normalize none``): the source frame mapped onto the target frame as a
+    whole, scaled to the same height and centred. Sizes are ``(width, height)``; missing points stay 0."""
+    (sw, sh), (tw, th) = source_size, target_size
+    s = th / sh
+    out = source.copy()
+    present = out[..., 2] > 0
+    out[..., 0] = np.where(present, (source[..., 0] - sw / 2) * s + tw / 2, 0)
+    out[..., 1] = np.where(present, source[..., 1] * s, 0)
+    return NormalizationResult(keypoints=out, params={"mode": "none", "scale": s})

@@ -11,6 +11,10 @@ from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel as DDP
+
+from dancenow.utils.precision import default_device
 
 
 @dataclass(frozen=True)
@@ -37,7 +41,7 @@ def setup(device: str | None = None) -> DistInfo:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    use_cuda = torch.cuda.is_available() if device is None else device.startswith("cuda")
+    use_cuda = default_device(device).type == "cuda"
     dev = torch.device("cuda", local_rank) if use_cuda else torch.device("cpu")
     if use_cuda:
         torch.cuda.set_device(dev)
@@ -72,3 +76,17 @@ def broadcast_flag(flag: bool, info: DistInfo) -> bool:
     t = torch.tensor([1.0 if flag else 0.0], device=info.device)
     dist.broadcast(t, src=0)
     return bool(t.item())
+
+
+def wrap(module: nn.Module, info: DistInfo) -> nn.Module:
+    """``module`` in DDP when training is distributed (each network wrapped on its own, as
+    imaginaire does; ``broadcast_buffers=False``: instance norm has none worth syncing)."""
+    if not info.enabled:
+        return module
+    ids = [info.device.index] if info.device.type == "cuda" else None
+    return DDP(module, device_ids=ids, broadcast_buffers=False)
+
+
+def unwrapped(module: nn.Module) -> nn.Module:
+    """The module a DDP wrapper holds (calling it runs no DDP hooks), else the module itself."""
+    return module.module if isinstance(module, DDP) else module

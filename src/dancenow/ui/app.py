@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dancenow.errors import InputError
+from dancenow.runfolder.config import DEFAULT_PRESET, PRESETS
 from dancenow.ui.jobs import Busy, JobManager, TrainJob
 from dancenow.ui.workspace import (
     DEFAULT_MAX_UPLOAD_MB,
@@ -36,7 +37,6 @@ from dancenow.ui.workspace import (
 log = logging.getLogger(__name__)
 
 SIZES = {"256": (256, 256), "128": (128, 128), "512x256": (512, 256), "64 (quick test)": (64, 64)}
-PRESETS = ("cpu", "tiny", "paper")
 PLOTTED_LOSSES = ("g_total", "d_total", "face_total", "face_d")
 LOSS_COLORS = {"g_total": "#1f77b4", "d_total": "#ff7f0e", "face_total": "#d62728", "face_d": "#2ca02c"}
 
@@ -107,7 +107,7 @@ class Controller:
         self,
         dataset: str | None,
         run: str | None,
-        preset: str = "cpu",
+        preset: str = DEFAULT_PRESET,
         steps: float | None = None,
         minutes: float | None = None,
     ) -> TrainJob:
@@ -446,7 +446,7 @@ def build_app(controller: Controller, *, poll_seconds: float = 1.0):
                     allow_custom_value=True,
                     elem_id="run",
                 )
-                preset = gr.Dropdown(list(PRESETS), value="cpu", label="Preset", elem_id="preset")
+                preset = gr.Dropdown(list(PRESETS), value=DEFAULT_PRESET, label="Preset", elem_id="preset")
                 steps = gr.Number(
                     value=None,
                     label="Steps per stage (0: the preset's)",

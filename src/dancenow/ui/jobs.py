@@ -21,6 +21,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dancenow.runfolder.config import DEFAULT_PRESET
+
 STOPPED = 130  # `dancenow train` after SIGINT/SIGTERM: a checkpoint was written
 
 
@@ -34,7 +36,7 @@ class TrainJob:
 
     run: Path
     dataset: Path
-    preset: str = "cpu"
+    preset: str = DEFAULT_PRESET
     max_steps: int | None = None  # steps per stage
     minutes: float | None = None  # wall-clock budget shared by the stages
     resume: bool = False

@@ -11,6 +11,11 @@ CPU_BF16_ENV = "DANCENOW_CPU_BF16"
 CPU). Lets the test suite exercise both precision paths on either kind of machine."""
 
 
+def default_device(name: str | None = None) -> torch.device:
+    """``name`` (``cpu``, ``cuda``, ``cuda:N``), or when None the GPU if there is one, else the CPU."""
+    return torch.device(name or ("cuda" if torch.cuda.is_available() else "cpu"))
+
+
 def cpu_has_native_bf16() -> bool:
     """True where the CPU runs bf16 natively (AVX512-BF16/AMX), unless ``DANCENOW_CPU_BF16`` says."""
     forced = os.environ.get(CPU_BF16_ENV, "").strip()
