@@ -62,7 +62,7 @@ def sync():
         torch.cuda.synchronize()
 
 def trainer(overrides, run=None):
-    from dancenow.training.config import TrainConfig, load_preset, merge_overrides
+    from dancenow.runfolder.config import TrainConfig, load_preset, merge_overrides
     from dancenow.training.distributed import DistInfo
     from dancenow.training.trainer import Trainer
     cfg = TrainConfig.from_dict(merge_overrides(load_preset(args["preset"]).to_dict(), overrides))
@@ -89,15 +89,11 @@ def train_step(overrides, stage, run=None):
     # (trainer, step(i)): one training step of the stage on four fixed frame pairs
     from dancenow.data.dataset import PairDataset
     t = trainer(overrides, run)
-    g = t.generator(stage)
-    opt = t.make_optimizers(stage)
-    modules = t._wrap(stage, g)
+    opt = t.nets.optimizers(stage)
+    nets = t.nets.for_stage(stage, t.dist)
     ds = PairDataset(args["dataset"], "train")
-    batches = [t.batch_to({k: v[None] for k, v in ds[i].items()}, t.stage_scale(stage)) for i in range(4)]
-    if stage == "face":
-        return t, lambda i: t.face_step(batches[i % 4], modules["g"], modules["face_g"], modules["face_d"],
-                                        opt["g"], opt["d"])
-    return t, lambda i: t.body_step(batches[i % 4], modules["g"], modules["d"], opt["g"], opt["d"])
+    batches = [t.batch_to({k: v[None] for k, v in ds[i].items()}, t.nets.scale(stage)) for i in range(4)]
+    return t, lambda i: t.step(stage, nets, batches[i % 4], opt)
 
 task = args["task"]
 if task == "pose":
@@ -129,7 +125,7 @@ elif task == "train":
     step(0)
     sync()
     w, h = t.data.size
-    scale = t.stage_scale(stage)
+    scale = t.nets.scale(stage)
     from torch.utils.flop_counter import FlopCounterMode
     out = {"image_size": f"{w // scale}x{h // scale}"}
     try:
@@ -243,7 +239,7 @@ def make_inputs(
 
 
 def stages_of(preset: str) -> list[str]:
-    from dancenow.training.config import load_preset
+    from dancenow.runfolder.config import load_preset
 
     m = load_preset(preset).model
     return ["global"] + (["local"] if m.local else []) + (["face"] if m.face else [])
@@ -270,7 +266,7 @@ def main() -> None:
     if args.quick:
         sizes = sizes[:1]
     rounds, frames = (3, 20) if args.quick else (9, 60)  # interleaved training steps; frames generated
-    from dancenow.training.config import REFERENCE_OVERRIDES
+    from dancenow.runfolder.config import REFERENCE_OVERRIDES
 
     configs = {REF: REFERENCE_OVERRIDES, "default": {}}
     configs |= (EXTRA if args.extra else {}) | (ABLATE if args.ablate else {})

@@ -218,6 +218,16 @@ def _size(text: str) -> tuple[int, int]:
     return w, h
 
 
+def _val_fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0.0 <= value <= MAX_VAL_FRACTION:
+        raise argparse.ArgumentTypeError(f"must be in [0, {MAX_VAL_FRACTION}], got {value}")
+    return value
+
+
 def _add_prepare(sub) -> None:
     p = sub.add_parser(
         "prepare",
@@ -243,7 +253,7 @@ def _add_prepare(sub) -> None:
     )
     p.add_argument(
         "--val-fraction",
-        type=float,
+        type=_val_fraction,
         default=DEFAULT_VAL_FRACTION,
         help=f"last fraction held out, at most {MAX_VAL_FRACTION} (default {DEFAULT_VAL_FRACTION})",
     )

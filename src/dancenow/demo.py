@@ -16,21 +16,19 @@ from pathlib import Path
 
 import numpy as np
 
-from dancenow.evaluation.keypoints import body_height
-from dancenow.pose.layout import BODY, FACE, LEFT_HAND, RIGHT_HAND
+from dancenow.evaluation.keypoints import body_height, shared_joint_distances
+from dancenow.pose.layout import BODY, PARTS
 from dancenow.pose.posefile import PoseSequence, save_poses
 from dancenow.utils.atomic import write_json
 
 
 def detector_accuracy(detected: np.ndarray, truth: np.ndarray) -> dict:
     """Detection rates per part and the median body error (fraction of the true body height)."""
-    parts = {"body": BODY, "face": FACE, "left_hand": LEFT_HAND, "right_hand": RIGHT_HAND}
-    rates = {f"{k}_found": float((detected[:, p, 2] > 0).any(axis=1).mean()) for k, p in parts.items()}
-    errors = []
-    for d, t in zip(detected, truth, strict=True):
-        both = (d[BODY, 2] > 0) & (t[BODY, 2] > 0)
-        if both.any():
-            errors.append(np.linalg.norm(d[BODY][both, :2] - t[BODY][both, :2], axis=1) / body_height(t))
+    rates = {f"{k}_found": float((detected[:, p, 2] > 0).any(axis=1).mean()) for k, p in PARTS.items()}
+    errors = [
+        shared_joint_distances(d, t, BODY) / body_height(t) for d, t in zip(detected, truth, strict=True)
+    ]
+    errors = [e for e in errors if len(e)]
     rates["body_median_error_over_height"] = (
         float(np.median(np.concatenate(errors))) if errors else float("nan")
     )

@@ -8,7 +8,7 @@ from dancenow.models.build import (
     build_generator,
 )
 from dancenow.models.generators import GlobalGenerator, LocalEnhancer
-from dancenow.training.config import load_preset
+from dancenow.runfolder.config import load_preset
 
 
 @pytest.fixture

@@ -208,6 +208,14 @@ def _dataset_case(case: str, good, root):
     if case == "keypoints_pickle":
         np.save(path / "keypoints.npy", np.array([{"a": 1}] * 30, dtype=object), allow_pickle=True)
         return path, path / "keypoints.npy", "object"
+    if case == "older_format_version":
+        meta = json.loads((path / "dataset.json").read_text())
+        meta["version"] = 1
+        (path / "dataset.json").write_text(json.dumps(meta))
+        return path, path / "dataset.json", "version 1, this dancenow reads 2; run `dancenow prepare` again"
+    if case == "background_missing":
+        (path / "background.png").unlink()
+        return path, path / "background.png", "missing; run `dancenow prepare` again"
     raise KeyError(case)
 
 
@@ -220,6 +228,8 @@ DATASET_CASES = [
     "frames_truncated",
     "frames_missing",
     "keypoints_pickle",
+    "older_format_version",
+    "background_missing",
 ]
 
 
@@ -276,6 +286,20 @@ def _run_case(case: str, good, root):
     if case == "config_unknown_top_level_key":
         _edit_config(run, lambda d: d.update(loader="pickle"))
         return run, config, "unknown keys ['loader']"
+    if case == "config_max_channels_zero":  # torch would only warn about zero-channel layers
+        _edit_config(run, lambda d: d["train"]["model"].update(max_channels=0))
+        return run, config, "model.max_channels must be in [1, 4096], got 0"
+    if case == "older_format_version":
+        _edit_config(run, lambda d: d.update(dancenow_config_version=1))
+        return run, config, "version 1, this dancenow reads 2; train it again with `dancenow train`"
+    if case == "background_wrong_size":  # pasting would leave black borders around a 7x5 picture
+        import cv2
+
+        cv2.imwrite(str(run / "background.png"), np.zeros((5, 7, 3), np.uint8))
+        return run, run / "background.png", "is 7x5, but a 128x128 video's background is 128x128"
+    if case == "background_missing":
+        (run / "background.png").unlink()
+        return run, run / "background.png", "missing; train it again"
     if case == "safetensors_truncated":
         weights = run / "global_generator.safetensors"
         weights.write_bytes(weights.read_bytes()[:1000])
@@ -299,6 +323,10 @@ RUN_CASES = [
     "config_bad_source_size",
     "config_size_mismatch",
     "config_unknown_top_level_key",
+    "config_max_channels_zero",
+    "older_format_version",
+    "background_wrong_size",
+    "background_missing",
     "safetensors_truncated",
     "safetensors_wrong_shapes",
 ]
@@ -330,3 +358,41 @@ def test_resume_from_a_bad_run_folder_exits_2(case, tiny_run, tiny_dataset, tmp_
     before = {p: p.stat().st_mtime_ns for p in run.rglob("*") if p.is_file()}
     assert_main_error(*cli_main(capsys, "train", tiny_dataset, "-o", run, "--resume"), str(named), needle)
     assert {p: p.stat().st_mtime_ns for p in run.rglob("*") if p.is_file()} == before  # untouched
+
+
+# --- a source pose file that is not of the source video (transfer --source-poses) ----------------
+def _other_poses(case: str, poses_path, root):
+    """A copy of the source's pose file with too few, too many or out-of-frame keypoints."""
+    from dancenow.pose.posefile import PoseSequence, save_poses
+
+    poses = load_poses(poses_path)
+    kp, times = poses.keypoints, poses.times
+    if case == "too_few_frames":
+        kp, times = kp[:5], times[:5]
+    elif case == "too_many_frames":
+        kp, times = np.concatenate([kp] * 3), np.arange(3 * len(kp)) / poses.fps
+    else:  # out of frame: every point moved ten frame widths to the right
+        kp = kp.copy()
+        kp[..., 0] = np.where(kp[..., 2] > 0, kp[..., 0] + 10 * poses.width, 0)
+    path = root / f"{case}.npz"
+    save_poses(path, PoseSequence(kp, fps=poses.fps, width=poses.width, height=poses.height, times=times))
+    return path
+
+
+@pytest.mark.parametrize(
+    "case, needle",
+    [
+        ("too_few_frames", "has 5 frames, but variable_frame_rate.mp4 has 8"),
+        ("too_many_frames", "has 24 frames, but variable_frame_rate.mp4 has 8"),
+        ("out_of_frame", "keypoints lie far outside the 192x192 frame of variable_frame_rate.mp4"),
+    ],
+)
+def test_source_poses_of_another_video_exit_2_naming_the_file(
+    case, needle, tiny_run, video_case, detected, tmp_path, capsys
+):
+    video = video_case("variable_frame_rate")
+    poses = _other_poses(case, detected("variable_frame_rate")[1], tmp_path)
+    out = tmp_path / "out" / "o.mp4"
+    args = ["transfer", "--model", tiny_run, "--source", video, "--source-poses", poses, "-o", out]
+    assert_main_error(*cli_main(capsys, *args), str(poses), needle)
+    assert_nothing_written(out.parent, out)

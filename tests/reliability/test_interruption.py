@@ -13,8 +13,9 @@ import torch
 from safetensors.torch import load_file
 
 from dancenow.cli import main
-from dancenow.training.checkpoint import load_checkpoint
-from dancenow.training.trainer import NonFiniteLoss, Trainer
+from dancenow.runfolder.folder import load_checkpoint
+from dancenow.training.loss import NonFiniteLoss
+from dancenow.training.trainer import Trainer
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -85,7 +86,7 @@ def _nan_at_call(monkeypatch, n: int) -> None:
 def test_nan_loss_is_reported_with_its_step_and_weights_stay_finite(
     tiny_dataset, tmp_path, monkeypatch, capsys
 ):
-    from dancenow.training.config import load_preset
+    from dancenow.runfolder.config import load_preset
 
     run = tmp_path / "run"
     _nan_at_call(monkeypatch, 3)
@@ -109,23 +110,23 @@ def test_nan_loss_is_reported_with_its_step_and_weights_stay_finite(
 
 def test_nan_weights_after_a_finite_loss_are_never_saved(tiny_dataset, tmp_path, monkeypatch):
     """An overflowing update with a finite loss: the save refuses, the previous checkpoint stays."""
-    from dancenow.training.config import load_preset
+    from dancenow.runfolder.config import load_preset
     from dancenow.training.distributed import DistInfo
 
     cfg = load_preset("tiny")
     cfg.checkpoint_every = 1
     trainer = Trainer(cfg, tiny_dataset, tmp_path / "run", DistInfo(), progress=False)
-    real_step = Trainer.body_step
+    real_step = Trainer.step
 
     def poisoning_step(self, *args):
         losses = real_step(self, *args)
-        if self.global_g is not None and getattr(self, "_steps", 0) == 1:
+        if getattr(self, "_steps", 0) == 1:
             with torch.no_grad():
-                next(self.global_g.parameters()).fill_(float("inf"))
+                next(self.nets.global_g.parameters()).fill_(float("inf"))
         self._steps = getattr(self, "_steps", 0) + 1
         return losses
 
-    monkeypatch.setattr(Trainer, "body_step", poisoning_step)
+    monkeypatch.setattr(Trainer, "step", poisoning_step)
     with pytest.raises(NonFiniteLoss, match="step 2: global_generator weights became NaN/Inf; not saved"):
         trainer.train("global", max_steps=5)
     weights, state = load_checkpoint(tmp_path / "run")

@@ -25,7 +25,7 @@ def _worker(rank: int, world: int, port: int, dataset: str, run: str, out: str) 
         LOCAL_RANK=str(rank),
     )
     torch.set_num_threads(1)
-    from dancenow.training.config import load_preset
+    from dancenow.runfolder.config import load_preset
     from dancenow.training.distributed import cleanup, setup
     from dancenow.training.trainer import Trainer
 
@@ -33,7 +33,7 @@ def _worker(rank: int, world: int, port: int, dataset: str, run: str, out: str) 
     try:
         trainer = Trainer(load_preset("tiny"), dataset, run, info, progress=False)
         trainer.train("all", max_steps=3)
-        weights = {f"{name}.{k}": v for name, sd in trainer.all_weights().items() for k, v in sd.items()}
+        weights = {f"{name}.{k}": v for name, sd in trainer.nets.all_weights().items() for k, v in sd.items()}
         torch.save(weights, os.path.join(out, f"rank{rank}.pt"))
     finally:
         cleanup()
@@ -54,7 +54,7 @@ def test_two_process_gloo_ddp_keeps_ranks_identical(tiny_dataset, tmp_path):
     assert differing == []
     # and the ranks did train: the weights moved away from a fresh initialisation
     from dancenow.models.build import build_global_generator
-    from dancenow.training.config import load_preset
+    from dancenow.runfolder.config import load_preset
 
     torch.manual_seed(0)
     fresh = build_global_generator(load_preset("tiny").model).state_dict()

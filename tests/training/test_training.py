@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
+from contextlib import nullcontext
 
 import pytest
 import torch
 
 from dancenow.data.dataset import PairDataset
 from dancenow.inference.model import load_model
-from dancenow.training.config import load_preset
+from dancenow.losses.perceptual import PerceptualLoss
+from dancenow.models.generators import downsample2
+from dancenow.runfolder.config import load_preset
 from dancenow.training.distributed import DistInfo
+from dancenow.training.loss import BodyLoss, FaceLoss, gan_step, update
+from dancenow.training.networks import Networks
 from dancenow.training.run import train_run
 from dancenow.training.trainer import Trainer
 
@@ -23,16 +28,63 @@ def _same(a: dict, b: dict) -> bool:
     return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
-def _trainer(tiny_dataset, run, **cfg_changes) -> Trainer:
-    cfg = load_preset("tiny")
-    for k, v in cfg_changes.items():
-        setattr(cfg, k, v)
-    return Trainer(cfg, tiny_dataset, run, DistInfo(), progress=False)
+def _close(a: dict, b: dict, tol: float = 1e-5) -> bool:
+    return a.keys() == b.keys() and all(torch.allclose(a[k], b[k], atol=tol, rtol=tol) for k in a)
 
 
-def _batch(tiny_dataset, trainer: Trainer, stage: str = "global") -> dict:
-    item = PairDataset(tiny_dataset, "train")[0]
-    return trainer.batch_to({k: v[None] for k, v in item.items()}, trainer.stage_scale(stage))
+class _Parts:
+    """Networks and losses of the tiny preset, built in memory: no dataset, no run folder."""
+
+    def __init__(self, **cfg_changes):
+        self.cfg = load_preset("tiny")
+        for k, v in cfg_changes.items():
+            setattr(self.cfg, k, v)
+        torch.manual_seed(self.cfg.seed)
+        self.nets = Networks(self.cfg, torch.device("cpu"))
+        perceptual = PerceptualLoss("none")
+        self.body = BodyLoss(self.cfg.loss, perceptual, nullcontext, temporal=self.cfg.model.temporal)
+        frozen = torch.channels_last if self.cfg.frozen_channels_last else torch.contiguous_format
+        self.face = FaceLoss(self.cfg.loss, perceptual, nullcontext, finetune=False, frozen_format=frozen)
+
+    def stage(self, stage: str):
+        """(modules of one step, optimizers) of ``stage``."""
+        return self.nets.for_stage(stage, DistInfo()), self.nets.optimizers(stage)
+
+
+def _batch(side: int = 32, face: int = 8, seed: int = 0) -> dict:
+    """One frame pair of random images in [-1, 1] (the tiny preset's global stage runs at 32 px)."""
+    g = torch.Generator().manual_seed(seed)
+    images = {k: torch.rand(1, 3, side, side, generator=g) * 2 - 1 for k in PAIR_KEYS}
+    return images | {"face_box": torch.tensor([[4, 6, 4 + face, 6 + face]])}
+
+
+PAIR_KEYS = ("label_prev", "label", "image_prev", "image")
+
+
+def test_a_whole_gan_step_on_tensors_in_memory():
+    """Every stage's step from tensors alone: named, finite losses; the trained networks move."""
+    parts = _Parts()
+    for stage, side, loss, trained in (
+        ("global", 32, parts.body, "global_g"),
+        ("local", 64, parts.body, "local"),
+        ("face", 64, parts.face, "face_g"),
+    ):
+        nets, opt = parts.stage(stage)
+        before = _params(getattr(parts.nets, trained))
+        losses = gan_step(loss, nets, _batch(side), opt, fused=stage != "face")
+        assert {loss.g_total, loss.d_total} <= losses.keys()
+        assert all(torch.isfinite(v) for v in losses.values()), (stage, losses)
+        assert not _same(_params(getattr(parts.nets, trained)), before), stage
+    expected = {
+        "face_gan",
+        "face_fm",
+        "face_perceptual",
+        "face_total",
+        "face_d",
+        "face_l1",
+        "face_l1_body_only",
+    }
+    assert set(losses) == expected
 
 
 def test_same_seed_same_weights_and_different_seed_differs(tiny_dataset, tmp_path):
@@ -40,92 +92,93 @@ def test_same_seed_same_weights_and_different_seed_differs(tiny_dataset, tmp_pat
     for name, seed in (("a", 0), ("b", 0), ("c", 1)):
         t = _trainer(tiny_dataset, tmp_path / name, seed=seed)
         t.train("global", max_steps=3)
-        runs.append(_params(t.global_g))
+        runs.append(_params(t.nets.global_g))
     assert _same(runs[0], runs[1])
     assert not _same(runs[0], runs[2])
 
 
-def test_d_step_leaves_g_unchanged_and_g_step_leaves_d_unchanged(tiny_dataset, tmp_path):
-    t = _trainer(tiny_dataset, tmp_path)
-    g, d = t.generator("global"), t.d
-    opt = t.make_optimizers("global")
-    batch = _batch(tiny_dataset, t)
-    fakes = t.forward_pair(g, batch)
+def test_d_update_leaves_g_unchanged_and_g_update_leaves_d_unchanged():
+    parts = _Parts()
+    nets, opt = parts.stage("global")
+    batch = _batch()
+    g, d = parts.nets.global_g, parts.nets.d
+    fake = parts.body.generate(nets, batch)
     g0, d0 = _params(g), _params(d)
-    t.d_step(batch, fakes, d, opt["d"])
+    losses, _ = parts.body.d_losses(nets, batch, fake)
+    update(losses, {"d_total": opt["d"]})
     assert _same(_params(g), g0) and not _same(_params(d), d0)
     d1 = _params(d)
-    t.g_step(batch, fakes, d, opt["g"])
+    update(parts.body.g_losses(nets, batch, fake), {"g_total": opt["g"]})
     assert _same(_params(d), d1) and not _same(_params(g), g0)
-    assert all(p.requires_grad for p in d.parameters()), "D must be trainable again after the G step"
 
 
-def _close(a: dict, b: dict, tol: float = 1e-5) -> bool:
-    return a.keys() == b.keys() and all(torch.allclose(a[k], b[k], atol=tol, rtol=tol) for k in a)
-
-
-def test_fused_step_is_pix2pixhd_update(tiny_dataset, tmp_path):
-    """One fused step == a G step then a D step, both against the same (not yet updated) D."""
-    fused = _trainer(tiny_dataset, tmp_path / "fused")
-    ref = _trainer(tiny_dataset, tmp_path / "ref")
-    assert _same(_params(fused.global_g), _params(ref.global_g)) and _same(_params(fused.d), _params(ref.d))
-    batch = _batch(tiny_dataset, fused)
-    opt_f, opt_r = fused.make_optimizers("global"), ref.make_optimizers("global")
-    g0 = _params(fused.global_g)
-    fused_fakes = fused.forward_pair(fused.global_g, batch)
-    losses = fused.fused_step(batch, fused_fakes, fused.d, opt_f["g"], opt_f["d"])
-    fakes = ref.forward_pair(ref.global_g, batch)
-    expected = ref.g_step(batch, fakes, ref.d, opt_r["g"])
-    expected |= ref.d_step(batch, fakes, ref.d, opt_r["d"])
-    assert not _same(_params(fused.global_g), g0)
-    assert _close(_params(fused.global_g), _params(ref.global_g))
-    assert _close(_params(fused.d), _params(ref.d))
+def test_fused_step_is_pix2pixhd_update():
+    """One fused step == a G update then a D update, both against the same (not yet updated) D."""
+    fused, ref = _Parts(), _Parts()
+    assert _same(_params(fused.nets.global_g), _params(ref.nets.global_g))
+    batch = _batch()
+    nets_f, opt_f = fused.stage("global")
+    g0 = _params(fused.nets.global_g)
+    losses = gan_step(fused.body, nets_f, batch, opt_f, fused=True)
+    nets_r, opt_r = ref.stage("global")
+    fake = ref.body.generate(nets_r, batch)
+    expected = ref.body.g_losses(nets_r, batch, fake)
+    update(expected, {"g_total": opt_r["g"]})
+    d_losses, _ = ref.body.d_losses(nets_r, batch, fake)
+    update(d_losses, {"d_total": opt_r["d"]})
+    expected |= d_losses
+    assert not _same(_params(fused.nets.global_g), g0)
+    assert _close(_params(fused.nets.global_g), _params(ref.nets.global_g))
+    assert _close(_params(fused.nets.d), _params(ref.nets.d))
     for k in ("d_spatial", "d_temporal", "g_gan", "g_fm", "g_perceptual", "g_total"):
         assert torch.allclose(losses[k], expected[k], atol=1e-5), k
-    assert all(p.requires_grad for p in fused.d.parameters())
 
 
-def test_face_step_with_the_frozen_generator_channels_last_is_the_same_step(tiny_dataset, tmp_path):
+def test_face_step_with_the_frozen_generator_channels_last_is_the_same_step():
     """The face stage's frozen body generator may run channels-last: same losses, same update.
 
-    Runs in fp32 on purpose: the claim is about memory formats, and under bf16 autocast the two
-    formats take different oneDNN kernels whose bf16 roundings differ by ~1e-2 relative, which
-    says nothing about whether the step is the same."""
+    Runs in fp32 on purpose (the losses here use no autocast): the claim is about memory formats,
+    and under bf16 autocast the two formats take different oneDNN kernels whose bf16 roundings
+    differ by ~1e-2 relative, which says nothing about whether the step is the same."""
     steps = {}
     for fmt in (True, False):
-        t = _trainer(tiny_dataset, tmp_path / str(fmt), frozen_channels_last=fmt, precision="fp32")
-        t.train("global", max_steps=1)  # G must not be the untouched initialization
-        opt = t.make_optimizers("face")
-        modules = t._wrap("face", t.generator("face"))
-        body = next(modules["g"].parameters())
+        parts = _Parts(frozen_channels_last=fmt)
+        nets, opt = parts.stage("local")  # G must not be the untouched initialization
+        gan_step(parts.body, nets, _batch(64), opt, fused=True)
+        nets, opt = parts.stage("face")
+        body = next(nets["g"].parameters())
         assert body.is_contiguous(memory_format=torch.channels_last) == (fmt and body.ndim == 4)
-        losses = t.face_step(
-            _batch(tiny_dataset, t, "face"),
-            modules["g"],
-            modules["face_g"],
-            modules["face_d"],
-            opt["g"],
-            opt["d"],
+        losses = gan_step(parts.face, nets, _batch(64, seed=1), opt, fused=False)
+        steps[fmt] = (
+            {k: float(v.detach()) for k, v in losses.items()},
+            _params(parts.nets.face_g),
+            _params(parts.nets.global_g),
         )
-        steps[fmt] = (losses, _params(t.face_g), _params(t.global_g))
     (loss_cl, face_cl, body_cl), (loss_ref, face_ref, body_ref) = steps[True], steps[False]
     assert loss_cl.keys() == loss_ref.keys()
     assert all(abs(loss_cl[k] - loss_ref[k]) <= 1e-4 * max(1.0, abs(loss_ref[k])) for k in loss_ref)
     assert _close(face_cl, face_ref, tol=1e-4) and _same(body_cl, body_ref)
 
 
-def test_overfits_one_batch(tiny_dataset, tmp_path):
+def test_overfits_one_batch(tiny_dataset):
     """On one frame pair the reconstruction error must fall by well over half."""
-    t = _trainer(tiny_dataset, tmp_path)
-    g = t.generator("global")
-    opt = t.make_optimizers("global")
-    batch = _batch(tiny_dataset, t)
+    parts = _Parts()
+    nets, opt = parts.stage("global")
+    item = PairDataset(tiny_dataset, "train")[0]
+    batch = {k: downsample2(item[k][None]) for k in PAIR_KEYS}
     first = None
     for _ in range(150):
-        losses = t.body_step(batch, g, t.d, opt["g"], opt["d"])
-        first = first if first is not None else losses["l1"]
-    print(f"L1 {first:.3f} -> {losses['l1']:.3f}")
+        losses = gan_step(parts.body, nets, batch, opt, fused=True)
+        first = first if first is not None else float(losses["l1"])
+    print(f"L1 {first:.3f} -> {float(losses['l1']):.3f}")
     assert losses["l1"] < 0.4 * first
+
+
+def _trainer(tiny_dataset, run, **cfg_changes) -> Trainer:
+    cfg = load_preset("tiny")
+    for k, v in cfg_changes.items():
+        setattr(cfg, k, v)
+    return Trainer(cfg, tiny_dataset, run, DistInfo(), progress=False)
 
 
 def test_run_folder_and_safetensors_round_trip(tiny_dataset, tmp_path):
@@ -162,8 +215,8 @@ def test_run_folder_and_safetensors_round_trip(tiny_dataset, tmp_path):
         assert torch.equal(model.generator(x), again.generator(x))
     assert model.face_generator is not None and model.size == (64, 64)
     # the loaded weights are the trained ones (not a fresh initialisation)
-    fresh = Trainer(load_preset("tiny"), tiny_dataset, tmp_path / "fresh", DistInfo(), progress=False)
-    assert not _same(_params(fresh.global_g), _params(model.generator.global_generator))
+    fresh = _Parts().nets.global_g
+    assert not _same(_params(fresh), _params(model.generator.global_generator))
 
 
 def test_resume_continues_exactly(tiny_dataset, tmp_path):

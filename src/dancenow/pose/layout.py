@@ -53,16 +53,34 @@ BODY_SWAP = (
 )  # fmt: skip
 
 # --- face: OpenPose face 70 = iBUG 68 + 2 pupils ------------------------------------------
+# iBUG-68 regions and points, as indices into the 70 face points (FACE); the person's own right/left
+FACE_JAW = slice(0, 17)
+FACE_RIGHT_BROW = slice(17, 22)
+FACE_LEFT_BROW = slice(22, 27)
+FACE_NOSE_BRIDGE = slice(27, 31)
+FACE_NOSE_BASE = slice(31, 36)
+FACE_RIGHT_EYE = slice(36, 42)
+FACE_LEFT_EYE = slice(42, 48)
+FACE_MOUTH_OUTER = slice(48, 60)
+FACE_MOUTH_INNER = slice(60, 68)
+FACE_CHIN = 8
+FACE_NOSE_TIP = 30
+FACE_RIGHT_PUPIL = 68
+FACE_LEFT_PUPIL = 69
+_FACE_REGIONS = {
+    "jaw": (FACE_JAW, False),
+    "right_brow": (FACE_RIGHT_BROW, False),
+    "left_brow": (FACE_LEFT_BROW, False),
+    "nose_bridge": (FACE_NOSE_BRIDGE, False),
+    "nose_base": (FACE_NOSE_BASE, False),
+    "right_eye": (FACE_RIGHT_EYE, True),
+    "left_eye": (FACE_LEFT_EYE, True),
+    "mouth_outer": (FACE_MOUTH_OUTER, True),
+    "mouth_inner": (FACE_MOUTH_INNER, True),
+}  # name -> (points, closed outline)
+
 FACE_NAMES = tuple(
-    [f"jaw_{i}" for i in range(17)]
-    + [f"right_brow_{i}" for i in range(5)]
-    + [f"left_brow_{i}" for i in range(5)]
-    + [f"nose_bridge_{i}" for i in range(4)]
-    + [f"nose_base_{i}" for i in range(5)]
-    + [f"right_eye_{i}" for i in range(6)]
-    + [f"left_eye_{i}" for i in range(6)]
-    + [f"mouth_outer_{i}" for i in range(12)]
-    + [f"mouth_inner_{i}" for i in range(8)]
+    [f"{name}_{i}" for name, (part, _) in _FACE_REGIONS.items() for i in range(part.stop - part.start)]
     + ["right_pupil", "left_pupil"]
 )
 
@@ -72,11 +90,7 @@ def _chain(start: int, stop: int, closed: bool = False) -> list[tuple[int, int]]
     return pairs + ([(stop - 1, start)] if closed else [])
 
 
-FACE_LIMBS = tuple(
-    _chain(0, 17) + _chain(17, 22) + _chain(22, 27) + _chain(27, 31) + _chain(31, 36)
-    + _chain(36, 42, closed=True) + _chain(42, 48, closed=True)
-    + _chain(48, 60, closed=True) + _chain(60, 68, closed=True)
-)  # fmt: skip
+FACE_LIMBS = tuple(pair for part, closed in _FACE_REGIONS.values() for pair in _chain(part.start, part.stop, closed))
 FACE_COLOR = (255, 255, 255)
 
 # iBUG 68 mirror pairs (jaw i <-> 16-i, brows, nose wings, eyes, mouth) + pupils.

@@ -22,7 +22,30 @@ from dataclasses import dataclass, fields
 import cv2
 import numpy as np
 
-from dancenow.pose.layout import FACE, LEFT_HAND, RIGHT_HAND, B
+from dancenow.pose.layout import (
+    FACE,
+    FACE_CHIN,
+    FACE_JAW,
+    FACE_LEFT_BROW,
+    FACE_LEFT_EYE,
+    FACE_LEFT_PUPIL,
+    FACE_MOUTH_INNER,
+    FACE_MOUTH_OUTER,
+    FACE_NOSE_BASE,
+    FACE_NOSE_BRIDGE,
+    FACE_NOSE_TIP,
+    FACE_RIGHT_BROW,
+    FACE_RIGHT_EYE,
+    FACE_RIGHT_PUPIL,
+    LEFT_HAND,
+    RIGHT_HAND,
+    B,
+)
+
+_BROWS = np.r_[FACE_RIGHT_BROW, FACE_LEFT_BROW]
+_FEATURES = np.r_[
+    FACE_NOSE_BRIDGE, FACE_NOSE_BASE, FACE_RIGHT_EYE, FACE_LEFT_EYE, FACE_MOUTH_OUTER, FACE_MOUTH_INNER
+]
 
 __all__ = ["SOURCE", "TARGET", "Appearance", "make_background", "render_performer"]
 
@@ -613,7 +636,7 @@ def _draw_head(paint: _Painter, kp, present, a: Appearance, u, outline) -> None:
         return
     center_ears = pt[ears].mean(0)
     if face_ok:
-        up = _unit(face[17:27].mean(0) - face[8])
+        up = _unit(face[_BROWS].mean(0) - face[FACE_CHIN])
     else:
         up = _unit(center_ears - pt[B["neck"]])
     side = _perp(up)  # towards the image's right when upright
@@ -627,16 +650,16 @@ def _draw_head(paint: _Painter, kp, present, a: Appearance, u, outline) -> None:
         paint.shape(_ellipse(pt[e], side * 0.011 * u, up * 0.019 * u, 16), skin_dark, outline=outline * 0.8)
     parts = [_ellipse(center, ax, ay)]
     if face_ok:
-        parts.append(face[0:17])
+        parts.append(face[FACE_JAW])
     skull = _hull(*parts)
-    face_center = face[27:68].mean(0) if face_ok else center
+    face_center = face[_FEATURES].mean(0) if face_ok else center
     paint.shape(
         skull, a.skin, shade=_ellipsoid_shade(face_center, side * 0.055 * u, up * 0.075 * u), outline=outline
     )
 
     # hair: a slightly larger cranium, minus an oval face opening, above the ears
     hair_poly = _ellipse(center + up * 0.008 * u, ax * 1.1, ay * 1.08)
-    brow = face[17:27].mean(0) if face_ok else center + up * 0.012 * u
+    brow = face[_BROWS].mean(0) if face_ok else center + up * 0.012 * u
     opening_c = brow - up * 0.035 * u
     opening = _ellipse(opening_c, side * 0.043 * u, up * 0.058 * u)
     hair_shade = _ellipsoid_shade(center, ax * 1.1, ay * 1.08)
@@ -668,9 +691,12 @@ def _draw_face(paint: _Painter, face: np.ndarray, a: Appearance, u, up, side) ->
     if np.mean(a.hair) > 120:  # blond or grey hair still has visibly darker brows
         brow_color = _darker(a.hair, 0.5)
     stroke = max(1.0, 0.0065 * u)
-    for brow in (face[17:22], face[22:27]):
+    for brow in (face[FACE_RIGHT_BROW], face[FACE_LEFT_BROW]):
         paint.polyline(brow, brow_color, stroke)
-    for eye, pupil in ((face[36:42], face[68]), (face[42:48], face[69])):
+    for eye, pupil in (
+        (face[FACE_RIGHT_EYE], face[FACE_RIGHT_PUPIL]),
+        (face[FACE_LEFT_EYE], face[FACE_LEFT_PUPIL]),
+    ):
         c = eye.mean(0)
         opened = c + (eye - c) * 1.3  # a touch larger than the lid points: readable at small sizes
         width = np.linalg.norm(eye[3] - eye[0])
@@ -684,10 +710,10 @@ def _draw_face(paint: _Painter, face: np.ndarray, a: Appearance, u, up, side) ->
     skin = np.asarray(a.skin, np.float32)
     shadow = skin * 0.72
     # the nose: a shadowed side of the bridge, the tip's underside and two nostrils
-    away = side if (face[30] - face[27:31].mean(0)) @ side < 0 else -side
-    paint.polyline(face[27:31] + away * 0.006 * u, shadow, max(1.0, 0.004 * u))
-    paint.polyline(face[31:36], shadow, max(1.0, 0.004 * u))
-    for i in (32, 34):
-        paint.shape(_circle(face[i], max(0.0028 * u, 0.6), 8), skin * 0.45, outline=0)
-    paint.shape(face[48:60], a.lips, outline=0.6, outline_dark=0.75)
-    paint.polyline(face[60:68], _darker(a.lips, 0.45), max(1.0, 0.003 * u), closed=True)
+    away = side if (face[FACE_NOSE_TIP] - face[FACE_NOSE_BRIDGE].mean(0)) @ side < 0 else -side
+    paint.polyline(face[FACE_NOSE_BRIDGE] + away * 0.006 * u, shadow, max(1.0, 0.004 * u))
+    paint.polyline(face[FACE_NOSE_BASE], shadow, max(1.0, 0.004 * u))
+    for nostril in face[FACE_NOSE_BASE][[1, 3]]:
+        paint.shape(_circle(nostril, max(0.0028 * u, 0.6), 8), skin * 0.45, outline=0)
+    paint.shape(face[FACE_MOUTH_OUTER], a.lips, outline=0.6, outline_dark=0.75)
+    paint.polyline(face[FACE_MOUTH_INNER], _darker(a.lips, 0.45), max(1.0, 0.003 * u), closed=True)

@@ -26,7 +26,43 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dancenow.pose.layout import FACE, LEFT_HAND, NUM_KEYPOINTS, RIGHT_HAND, B
+from dancenow.pose.layout import (
+    FACE,
+    FACE_LEFT_PUPIL,
+    FACE_NOSE_TIP,
+    FACE_RIGHT_PUPIL,
+    LEFT_HAND,
+    NUM_KEYPOINTS,
+    RIGHT_HAND,
+    B,
+)
+from dancenow.pose.layout import (
+    FACE_JAW as F_JAW,
+)
+from dancenow.pose.layout import (
+    FACE_LEFT_BROW as F_LBROW,
+)
+from dancenow.pose.layout import (
+    FACE_LEFT_EYE as F_LEYE,
+)
+from dancenow.pose.layout import (
+    FACE_MOUTH_INNER as F_LIPS,
+)
+from dancenow.pose.layout import (
+    FACE_MOUTH_OUTER as F_MOUTH,
+)
+from dancenow.pose.layout import (
+    FACE_NOSE_BASE as F_NOSE,
+)
+from dancenow.pose.layout import (
+    FACE_NOSE_BRIDGE as F_BRIDGE,
+)
+from dancenow.pose.layout import (
+    FACE_RIGHT_BROW as F_RBROW,
+)
+from dancenow.pose.layout import (
+    FACE_RIGHT_EYE as F_REYE,
+)
 
 __all__ = [
     "BONES",
@@ -103,16 +139,16 @@ def _face_template() -> np.ndarray:
     """
     pts = np.zeros((70, 3))
     a = np.pi * np.arange(17) / 16
-    pts[0:17] = np.stack(
+    pts[F_JAW] = np.stack(
         [-0.043 * np.cos(a), 0.927 - 0.056 * np.sin(a) ** 1.3, -0.012 + 0.058 * np.sin(a) ** 0.7], 1
     )
     brow_x = np.linspace(-0.035, -0.008, 5)
     brow_y = 0.947 + 0.005 * np.sin(np.linspace(0.2, np.pi - 0.4, 5))
     brow_z = 0.044 + 0.007 * np.linspace(0, 1, 5)
-    pts[17:22] = np.stack([brow_x, brow_y, brow_z], 1)
-    pts[22:27] = np.stack([-brow_x[::-1], brow_y[::-1], brow_z[::-1]], 1)
-    pts[27:31] = np.stack([np.zeros(4), np.linspace(0.938, 0.906, 4), np.linspace(0.05, 0.068, 4)], 1)
-    pts[31:36] = np.stack(
+    pts[F_RBROW] = np.stack([brow_x, brow_y, brow_z], 1)
+    pts[F_LBROW] = np.stack([-brow_x[::-1], brow_y[::-1], brow_z[::-1]], 1)
+    pts[F_BRIDGE] = np.stack([np.zeros(4), np.linspace(0.938, 0.906, 4), np.linspace(0.05, 0.068, 4)], 1)
+    pts[F_NOSE] = np.stack(
         [
             np.linspace(-0.012, 0.012, 5),
             [0.902, 0.900, 0.899, 0.900, 0.902],
@@ -126,22 +162,24 @@ def _face_template() -> np.ndarray:
              (-ex + hw / 3, ey - hh), (-ex - hw / 3, ey - hh)]  # fmt: skip
     left = [(ex - hw, ey), (ex - hw / 3, ey + hh), (ex + hw / 3, ey + hh), (ex + hw, ey),
             (ex + hw / 3, ey - hh), (ex - hw / 3, ey - hh)]  # fmt: skip
-    pts[36:42, :2] = right
-    pts[42:48, :2] = left
-    pts[36:48, 2] = ez - 0.004 * np.abs(pts[36:48, 0]) / ex
+    pts[F_REYE, :2] = right
+    pts[F_LEYE, :2] = left
+    eyes = np.r_[F_REYE, F_LEYE]
+    pts[eyes, 2] = ez - 0.004 * np.abs(pts[eyes, 0]) / ex
     # outer lips: right corner, upper lip to the left corner, lower lip back
     mw, my = 0.0135, 0.887
     upper = [(-mw, my), (-0.009, my + 0.0035), (-0.003, my + 0.0052), (0, my + 0.0045),
              (0.003, my + 0.0052), (0.009, my + 0.0035), (mw, my)]  # fmt: skip
     lower = [(0.009, my - 0.0045), (0.003, my - 0.0065), (0, my - 0.0068), (-0.003, my - 0.0065),
              (-0.009, my - 0.0045)]  # fmt: skip
-    pts[48:60, :2] = upper + lower
+    pts[F_MOUTH, :2] = upper + lower
     inner = [(-0.011, my), (-0.004, my + 0.0012), (0, my + 0.0012), (0.004, my + 0.0012), (0.011, my),
              (0.004, my - 0.0012), (0, my - 0.0012), (-0.004, my - 0.0012)]  # fmt: skip
-    pts[60:68, :2] = inner
-    pts[48:68, 2] = 0.052 - 0.012 * (pts[48:68, 0] / mw) ** 2
-    pts[68] = pts[36:42].mean(0) + (0, 0, 0.002)
-    pts[69] = pts[42:48].mean(0) + (0, 0, 0.002)
+    pts[F_LIPS, :2] = inner
+    mouth = np.r_[F_MOUTH, F_LIPS]
+    pts[mouth, 2] = 0.052 - 0.012 * (pts[mouth, 0] / mw) ** 2
+    pts[FACE_RIGHT_PUPIL] = pts[F_REYE].mean(0) + (0, 0, 0.002)
+    pts[FACE_LEFT_PUPIL] = pts[F_LEYE].mean(0) + (0, 0, 0.002)
     return pts
 
 
@@ -388,9 +426,9 @@ def dance_pose3d(
     out[:, FACE] = neck[:, None] + np.einsum("tij,kj->tki", r_head, FACE_TEMPLATE - rest_neck)
     ears = neck[:, None] + np.einsum("tij,kj->tki", r_head, EARS - rest_neck)
     body[:, B["right_ear"]], body[:, B["left_ear"]] = ears[:, 0], ears[:, 1]
-    body[:, B["nose"]] = out[:, FACE.start + 30]
-    body[:, B["right_eye"]] = out[:, FACE.start + 68]
-    body[:, B["left_eye"]] = out[:, FACE.start + 69]
+    body[:, B["nose"]] = out[:, FACE.start + FACE_NOSE_TIP]
+    body[:, B["right_eye"]] = out[:, FACE.start + FACE_RIGHT_PUPIL]
+    body[:, B["left_eye"]] = out[:, FACE.start + FACE_LEFT_PUPIL]
 
     # --- arms: abduction sweeps from the hips to overhead; the two arms mirror, alternate or oppose
     arm_freq = fb / 8
