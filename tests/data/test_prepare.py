@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from data_footage import make_footage, stick_person, walking_keypoints
 
+from dancenow.data import DATASET_VERSION
 from dancenow.data import crop as cropping
 from dancenow.data.prepare import prepare_dataset
 from dancenow.errors import InputError
@@ -89,7 +90,7 @@ def test_dataset_json_fields_and_splits(tmp_path, landscape):
         "detector",
         "body_detected_fraction",
     }
-    assert meta["version"] == 1
+    assert meta["version"] == DATASET_VERSION == 2
     assert meta["source_video"] == str(video.resolve())
     assert meta["source_size"] == [320, 240]
     assert meta["fps"] == pytest.approx(25.0)

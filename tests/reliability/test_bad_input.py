@@ -371,6 +371,9 @@ def _other_poses(case: str, poses_path, root):
         kp, times = kp[:5], times[:5]
     elif case == "too_many_frames":
         kp, times = np.concatenate([kp] * 3), np.arange(3 * len(kp)) / poses.fps
+    elif case == "no_body":  # faces and hands only: nothing to normalize by
+        kp = kp.copy()
+        kp[:, BODY] = 0
     else:  # out of frame: every point moved ten frame widths to the right
         kp = kp.copy()
         kp[..., 0] = np.where(kp[..., 2] > 0, kp[..., 0] + 10 * poses.width, 0)
@@ -385,6 +388,7 @@ def _other_poses(case: str, poses_path, root):
         ("too_few_frames", "has 5 frames, but variable_frame_rate.mp4 has 8"),
         ("too_many_frames", "has 24 frames, but variable_frame_rate.mp4 has 8"),
         ("out_of_frame", "keypoints lie far outside the 192x192 frame of variable_frame_rate.mp4"),
+        ("no_body", "no frame shows a measurable body"),
     ],
 )
 def test_source_poses_of_another_video_exit_2_naming_the_file(
