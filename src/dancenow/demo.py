@@ -51,9 +51,6 @@ def run_demo(
     from dancenow.data.prepare import prepare_dataset
     from dancenow.evaluation.evaluate import evaluate
     from dancenow.inference.transfer import transfer
-    from dancenow.pose.extract import detect_video
-    from dancenow.synthetic.performer import SOURCE, TARGET
-    from dancenow.synthetic.video import make_clip
     from dancenow.training.run import train_run
 
     output.mkdir(parents=True, exist_ok=True)
@@ -66,36 +63,12 @@ def run_demo(
     t0 = time.perf_counter()
     print(f"[1/6] generating dancers: target {target_seconds:.0f} s, source {source_seconds:.0f} s")
     target, source = output / "target.mp4", output / "source.mp4"
-    target_truth = make_clip(
-        target, seconds=target_seconds, fps=fps, size=(512, 512), appearance=TARGET, seed=1
-    )
-    # the source: another performer, framed wider (smaller in frame), in a landscape video
-    source_truth = make_clip(
-        source, seconds=source_seconds, fps=fps, size=(640, 480), appearance=SOURCE, seed=2, style="energetic"
-    )
+    truths = _make_dancers(target, source, target_seconds, source_seconds, fps)
     step("generate", t0)
 
     t0 = time.perf_counter()
     print("[2/6] detecting poses (MediaPipe Holistic)")
-    target_poses = detect_video(target, workers=workers)
-    source_poses = detect_video(source, workers=workers)
-    save_poses(output / "target_poses.npz", target_poses)
-    save_poses(output / "source_poses.npz", source_poses)
-    for name, truth in (("target", target_truth), ("source", source_truth)):
-        save_poses(
-            output / f"{name}_true_poses.npz",
-            PoseSequence(
-                truth,
-                fps=fps,
-                width=512 if name == "target" else 640,
-                height=512 if name == "target" else 480,
-                detector="synthetic-exact",
-            ),
-        )
-    detector = {
-        "target": detector_accuracy(target_poses.keypoints, target_truth),
-        "source": detector_accuracy(source_poses.keypoints, source_truth),
-    }
+    detector = _detect(output, {"target": target, "source": source}, truths, fps, workers)
     step("pose", t0)
 
     t0 = time.perf_counter()
@@ -148,3 +121,45 @@ def run_demo(
     }
     write_json(output / "summary.json", summary)
     return summary
+
+
+_SIZES = {"target": (512, 512), "source": (640, 480)}
+
+
+def _make_dancers(
+    target: Path, source: Path, target_seconds: float, source_seconds: float, fps: float
+) -> dict:
+    """Write the two clips; their exact keypoints by name."""
+    from dancenow.synthetic.performer import SOURCE, TARGET
+    from dancenow.synthetic.video import make_clip
+
+    target_truth = make_clip(
+        target, seconds=target_seconds, fps=fps, size=_SIZES["target"], appearance=TARGET, seed=1
+    )
+    # the source: another performer, framed wider (smaller in frame), in a landscape video
+    source_truth = make_clip(
+        source,
+        seconds=source_seconds,
+        fps=fps,
+        size=_SIZES["source"],
+        appearance=SOURCE,
+        seed=2,
+        style="energetic",
+    )
+    return {"target": target_truth, "source": source_truth}
+
+
+def _detect(output: Path, videos: dict[str, Path], truths: dict, fps: float, workers: int) -> dict:
+    """Detect each video's poses into ``output/NAME_poses.npz`` (and the exact ones into
+    ``NAME_true_poses.npz``); the detector's accuracy per video."""
+    from dancenow.pose.extract import detect_video
+
+    accuracy = {}
+    for name, video in videos.items():
+        poses = detect_video(video, workers=workers)
+        save_poses(output / f"{name}_poses.npz", poses)
+        width, height = _SIZES[name]
+        exact = PoseSequence(truths[name], fps=fps, width=width, height=height, detector="synthetic-exact")
+        save_poses(output / f"{name}_true_poses.npz", exact)
+        accuracy[name] = detector_accuracy(poses.keypoints, truths[name])
+    return accuracy

@@ -150,6 +150,27 @@ def _shrink(image: np.ndarray) -> np.ndarray:
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
 
 
+def _crop_window(
+    seq: PoseSequence, source_size: tuple[int, int], size: tuple[int, int], full_frame: bool
+) -> tuple[tuple[int, int, int, int], str]:
+    """The crop window (source pixels) and how to fill what lies beyond the frame."""
+    width, height = size
+    if full_frame:
+        window, border = cropping.full_frame_window(source_size, width / height), "black"
+    else:
+        window, border = cropping.person_window(seq.keypoints, source_size, width / height), "replicate"
+    scale = height / (window[3] - window[1])
+    log.info("crop window %s (source pixels), scale %.3f", window, scale)
+    if scale > 1.5:
+        log.warning(
+            "the crop is %d px high in the source but %d px in training frames: frames will be blurry; "
+            "a smaller --size suits this video better",
+            window[3] - window[1],
+            height,
+        )
+    return window, border
+
+
 def prepare_dataset(
     video: str | Path,
     output: str | Path,
@@ -204,22 +225,7 @@ def prepare_dataset(
     if num_train < 2:
         raise InputError(video, f"too short: {num_frames} frames leave {num_train} for training (need 2)")
 
-    aspect = width / height
-    if full_frame:
-        window = cropping.full_frame_window((info.width, info.height), aspect)
-        border = "black"
-    else:
-        window = cropping.person_window(seq.keypoints, (info.width, info.height), aspect)
-        border = "replicate"
-    scale = height / (window[3] - window[1])
-    log.info("crop window %s (source pixels), scale %.3f", window, scale)
-    if scale > 1.5:
-        log.warning(
-            "the crop is %d px high in the source but %d px in training frames: frames will be blurry; "
-            "a smaller --size suits this video better",
-            window[3] - window[1],
-            height,
-        )
+    window, border = _crop_window(seq, (info.width, info.height), (width, height), full_frame)
     keypoints = cropping.transform_keypoints(seq.keypoints, window, (width, height))
     face_size = cropping.face_size_for(height, width)
     faces = cropping.face_boxes(keypoints, height, width, face_size)

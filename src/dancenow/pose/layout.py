@@ -90,7 +90,9 @@ def _chain(start: int, stop: int, closed: bool = False) -> list[tuple[int, int]]
     return pairs + ([(stop - 1, start)] if closed else [])
 
 
-FACE_LIMBS = tuple(pair for part, closed in _FACE_REGIONS.values() for pair in _chain(part.start, part.stop, closed))
+FACE_LIMBS = tuple(
+    pair for part, closed in _FACE_REGIONS.values() for pair in _chain(part.start, part.stop, closed)
+)
 FACE_COLOR = (255, 255, 255)
 
 # iBUG 68 mirror pairs (jaw i <-> 16-i, brows, nose wings, eyes, mouth) + pupils.

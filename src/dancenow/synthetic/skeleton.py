@@ -389,82 +389,17 @@ def dance_pose3d(
     body = out[:, :25]
     body[:, B["mid_hip"]] = root
     body[:, B["right_hip"]], body[:, B["left_hip"]] = hips[:, 0], hips[:, 1]
-    for k, (knee_i, ankle_i) in enumerate(
-        ((B["right_knee"], B["right_ankle"]), (B["left_knee"], B["left_ankle"]))
-    ):
-        side = -1.0 if k == 0 else 1.0
-        hip, ankle = hips[:, k], ankles[:, k]
-        d_vec = ankle - hip
-        d = np.linalg.norm(d_vec, axis=-1)
-        u = d_vec / d[:, None]
-        a = (THIGH**2 - SHIN**2 + d**2) / (2 * d)
-        r = np.sqrt(np.maximum(THIGH**2 - a**2, 0.0))
-        # knees bend forward and a little outward, over the toes
-        pole = _apply(_rot("y", feet_yaw + side * turnout), np.array([0.0, 0.0, 1.0]))
-        pole = _unit(pole - (pole * u).sum(-1, keepdims=True) * u)
-        body[:, knee_i] = hip + a[:, None] * u + r[:, None] * pole
-        body[:, ankle_i] = ankle
-        fwd = _apply(_rot("y", feet_yaw + side * turnout), np.array([0.0, 0.0, 1.0]))
-        lat = _apply(_rot("y", feet_yaw + side * turnout), np.array([side, 0.0, 0.0]))
-        down = np.array([0.0, -(ANKLE_HEIGHT - 0.004), 0.0])
-        toes = {
-            "big": (B["right_big_toe"], B["left_big_toe"]),
-            "small": (B["right_small_toe"], B["left_small_toe"]),
-        }
-        heel = (B["right_heel"], B["left_heel"])[k]
-        body[:, heel] = ankle - 0.05 * fwd + down
-        body[:, toes["big"][k]] = ankle + 0.135 * fwd - 0.012 * lat + down
-        body[:, toes["small"][k]] = ankle + 0.11 * fwd + 0.03 * lat + down
+    _place_legs(body, hips, ankles, feet_yaw + np.array([[-1.0], [1.0]]) * turnout)
 
     neck = root + _apply(r_chest, np.array([0.0, SPINE, 0.0]))
     body[:, B["neck"]] = neck
     shoulders = [neck + _apply(r_chest, np.array([s * SHOULDER_HALF_WIDTH, 0.0, 0.0])) for s in (-1, 1)]
     body[:, B["right_shoulder"]], body[:, B["left_shoulder"]] = shoulders
 
-    # --- head: the face template turned with the head about the neck
-    rest_neck = np.array([0.0, NECK_Y, 0.0])
-    out[:, FACE] = neck[:, None] + np.einsum("tij,kj->tki", r_head, FACE_TEMPLATE - rest_neck)
-    ears = neck[:, None] + np.einsum("tij,kj->tki", r_head, EARS - rest_neck)
-    body[:, B["right_ear"]], body[:, B["left_ear"]] = ears[:, 0], ears[:, 1]
-    body[:, B["nose"]] = out[:, FACE.start + FACE_NOSE_TIP]
-    body[:, B["right_eye"]] = out[:, FACE.start + FACE_RIGHT_PUPIL]
-    body[:, B["left_eye"]] = out[:, FACE.start + FACE_LEFT_PUPIL]
+    _place_head(out, neck, r_head)
 
     # --- arms: abduction sweeps from the hips to overhead; the two arms mirror, alternate or oppose
-    arm_freq = fb / 8
-    lag = rng.choice([0.0, 0.25, 0.5]) * 2 * np.pi
-    base_phase = rng.uniform(0, 2 * np.pi)
-    for k, (sh_i, el_i, wr_i, part) in enumerate(
-        (
-            (B["right_shoulder"], B["right_elbow"], B["right_wrist"], RIGHT_HAND),
-            (B["left_shoulder"], B["left_elbow"], B["left_wrist"], LEFT_HAND),
-        )
-    ):
-        side = -1.0 if k == 0 else 1.0
-        main = np.sin(2 * np.pi * arm_freq * t + base_phase + k * lag)
-        abduct = np.clip(78 + 100 * st.arm_range * (0.82 * main + 0.18 * wave(fb / 4, ())), 8, 178) * deg
-        flex = (22 + 22 * wave(fb / 4)) * deg
-        elbow = (45 + 40 * wave(fb / 4)) * deg
-        d_chest = _apply(
-            _rot("x", -flex) @ _rot("z", side * abduct), np.array([0.0, -1.0, 0.0])
-        )  # (0,-1,0) hangs down; z-rotation swings it out sideways, x-rotation forward
-        d_up = _apply(r_chest, d_chest)
-        # the elbow bends towards a mix of forward, up and towards the midline
-        w_fwd = 0.5 + 0.3 * wave(fb / 8, ())
-        w_up = 0.6 + 0.6 * wave(fb / 8, ())
-        w_med = 0.5 + 0.5 * wave(fb / 8, ())
-        bend_chest = np.stack([-side * w_med, w_up, w_fwd], -1)
-        bend = _apply(r_chest, bend_chest)
-        axis = np.cross(d_up, bend)
-        fallback = np.cross(d_up, _apply(r_chest, np.array([0.0, 0.0, 1.0])))
-        small = np.linalg.norm(axis, axis=-1, keepdims=True) < 1e-3
-        axis = _unit(np.where(small, fallback, axis))
-        d_fore = _rodrigues(d_up, axis, elbow)
-        d_hand = _rodrigues(d_fore, axis, 15 * deg * wave(fb / 4))
-        shoulder = body[:, sh_i]
-        body[:, el_i] = shoulder + UPPER_ARM * d_up
-        body[:, wr_i] = body[:, el_i] + FOREARM * d_fore
-        out[:, part] = _hand(body[:, wr_i], d_hand, side, r_chest, wave, fb)
+    _place_arms(out, rng, wave, st, t, fb, r_chest)
     return out
 
 
@@ -566,3 +501,91 @@ def dance_keypoints(
     """
     world = dance_pose3d(num_frames, fps, seed=seed, style=style)
     return project_to_image(world, height_px=height_px, center_x=center_x, ground_y=ground_y)
+
+
+def _place_legs(body: np.ndarray, hips: np.ndarray, ankles: np.ndarray, foot_yaw: np.ndarray) -> None:
+    """Knees (two-bone IK from hip to ankle), heels and toes into ``body`` (T, 25, 3).
+
+    ``hips``, ``ankles``: (T, 2, 3), right then left; ``foot_yaw``: (2, T) each foot's yaw.
+    """
+    for k, (knee_i, ankle_i) in enumerate(
+        ((B["right_knee"], B["right_ankle"]), (B["left_knee"], B["left_ankle"]))
+    ):
+        side = -1.0 if k == 0 else 1.0
+        hip, ankle = hips[:, k], ankles[:, k]
+        d_vec = ankle - hip
+        d = np.linalg.norm(d_vec, axis=-1)
+        u = d_vec / d[:, None]
+        a = (THIGH**2 - SHIN**2 + d**2) / (2 * d)
+        r = np.sqrt(np.maximum(THIGH**2 - a**2, 0.0))
+        # knees bend forward and a little outward, over the toes
+        pole = _apply(_rot("y", foot_yaw[k]), np.array([0.0, 0.0, 1.0]))
+        pole = _unit(pole - (pole * u).sum(-1, keepdims=True) * u)
+        body[:, knee_i] = hip + a[:, None] * u + r[:, None] * pole
+        body[:, ankle_i] = ankle
+        fwd = _apply(_rot("y", foot_yaw[k]), np.array([0.0, 0.0, 1.0]))
+        lat = _apply(_rot("y", foot_yaw[k]), np.array([side, 0.0, 0.0]))
+        down = np.array([0.0, -(ANKLE_HEIGHT - 0.004), 0.0])
+        toes = {
+            "big": (B["right_big_toe"], B["left_big_toe"]),
+            "small": (B["right_small_toe"], B["left_small_toe"]),
+        }
+        heel = (B["right_heel"], B["left_heel"])[k]
+        body[:, heel] = ankle - 0.05 * fwd + down
+        body[:, toes["big"][k]] = ankle + 0.135 * fwd - 0.012 * lat + down
+        body[:, toes["small"][k]] = ankle + 0.11 * fwd + 0.03 * lat + down
+
+
+def _place_arms(
+    out: np.ndarray, rng: np.random.Generator, wave: _Waves, st: DanceStyle, t: np.ndarray, fb: float, r_chest
+) -> None:
+    """Elbows, wrists and hands into ``out`` (T, 137, 3), from the shoulders already there."""
+    deg = np.pi / 180
+    body = out[:, :25]
+    arm_freq = fb / 8
+    lag = rng.choice([0.0, 0.25, 0.5]) * 2 * np.pi
+    base_phase = rng.uniform(0, 2 * np.pi)
+    for k, (sh_i, el_i, wr_i, part) in enumerate(
+        (
+            (B["right_shoulder"], B["right_elbow"], B["right_wrist"], RIGHT_HAND),
+            (B["left_shoulder"], B["left_elbow"], B["left_wrist"], LEFT_HAND),
+        )
+    ):
+        side = -1.0 if k == 0 else 1.0
+        main = np.sin(2 * np.pi * arm_freq * t + base_phase + k * lag)
+        abduct = np.clip(78 + 100 * st.arm_range * (0.82 * main + 0.18 * wave(fb / 4, ())), 8, 178) * deg
+        flex = (22 + 22 * wave(fb / 4)) * deg
+        elbow = (45 + 40 * wave(fb / 4)) * deg
+        d_chest = _apply(
+            _rot("x", -flex) @ _rot("z", side * abduct), np.array([0.0, -1.0, 0.0])
+        )  # (0,-1,0) hangs down; z-rotation swings it out sideways, x-rotation forward
+        d_up = _apply(r_chest, d_chest)
+        # the elbow bends towards a mix of forward, up and towards the midline
+        w_fwd = 0.5 + 0.3 * wave(fb / 8, ())
+        w_up = 0.6 + 0.6 * wave(fb / 8, ())
+        w_med = 0.5 + 0.5 * wave(fb / 8, ())
+        bend_chest = np.stack([-side * w_med, w_up, w_fwd], -1)
+        bend = _apply(r_chest, bend_chest)
+        axis = np.cross(d_up, bend)
+        fallback = np.cross(d_up, _apply(r_chest, np.array([0.0, 0.0, 1.0])))
+        small = np.linalg.norm(axis, axis=-1, keepdims=True) < 1e-3
+        axis = _unit(np.where(small, fallback, axis))
+        d_fore = _rodrigues(d_up, axis, elbow)
+        d_hand = _rodrigues(d_fore, axis, 15 * deg * wave(fb / 4))
+        shoulder = body[:, sh_i]
+        body[:, el_i] = shoulder + UPPER_ARM * d_up
+        body[:, wr_i] = body[:, el_i] + FOREARM * d_fore
+        out[:, part] = _hand(body[:, wr_i], d_hand, side, r_chest, wave, fb)
+
+
+def _place_head(out: np.ndarray, neck: np.ndarray, r_head: np.ndarray) -> None:
+    """The face template turned with the head (``r_head`` (T, 3, 3)) about the ``neck`` (T, 3);
+    ears, nose and eyes of the body from it."""
+    body = out[:, :25]
+    rest_neck = np.array([0.0, NECK_Y, 0.0])
+    out[:, FACE] = neck[:, None] + np.einsum("tij,kj->tki", r_head, FACE_TEMPLATE - rest_neck)
+    ears = neck[:, None] + np.einsum("tij,kj->tki", r_head, EARS - rest_neck)
+    body[:, B["right_ear"]], body[:, B["left_ear"]] = ears[:, 0], ears[:, 1]
+    body[:, B["nose"]] = out[:, FACE.start + FACE_NOSE_TIP]
+    body[:, B["right_eye"]] = out[:, FACE.start + FACE_RIGHT_PUPIL]
+    body[:, B["left_eye"]] = out[:, FACE.start + FACE_LEFT_PUPIL]
