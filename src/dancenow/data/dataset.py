@@ -305,9 +305,11 @@ def load_dataset_info(root: str | Path) -> DatasetInfo:
     """Parse and check ``root/dataset.json`` and the arrays next to it.
 
     Raises:
-        InputError: the folder is missing or not a dataset, ``dataset.json`` is unreadable or has
-            a bad field, or ``frames.npy`` / ``keypoints.npy`` / ``faces.npy`` is missing,
-            truncated or of the wrong shape. The message names the file and ends with what to do.
+        InputError: the folder is missing or not a dataset, ``dataset.json`` is unreadable, of
+            another format version or has a bad field, ``frames.npy`` / ``keypoints.npy`` /
+            ``faces.npy`` is missing, truncated or of the wrong shape, or ``background.png`` is
+            missing or not of the source video's size. The message names the file and ends with
+            what to do.
     """
     root = Path(root)
     if not root.exists():

@@ -141,9 +141,6 @@ class TrainConfig:
         """Build from a (possibly untrusted) dict: unknown keys and wrong types raise ``ValueError``."""
         return from_dict(cls, data, "config", _NESTED)
 
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
-
 
 def load_preset(name: str) -> TrainConfig:
     """The named preset (``tiny`` | ``cpu`` | ``paper``) applied over the defaults."""

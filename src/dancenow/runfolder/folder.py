@@ -43,7 +43,6 @@ from dancenow.utils.atomic import atomic_dir, atomic_path, recover_dir, write_js
 
 RUN_VERSION = 2
 """``config.json``'s ``dancenow_config_version``; a folder of any other must be trained again."""
-WEIGHT_FILES = ("global_generator", "local_enhancer", "face_generator")
 _AGAIN = "train it again with `dancenow train`"
 
 
