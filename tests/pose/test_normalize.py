@@ -14,6 +14,7 @@ from dancenow.pose.normalize import (
     NormalizationResult,
     PoseStats,
     compute_stats,
+    fit_frame,
     normalize,
     normalize_sequence,
 )
@@ -300,3 +301,15 @@ def test_argument_validation():
         compute_stats(kp[:, :25])
     with pytest.raises(InputError, match="no frame"):
         compute_stats(np.zeros((3, NUM_KEYPOINTS, 3), np.float32))
+
+
+def test_fit_frame_maps_the_whole_source_frame_onto_the_target_frame():
+    """``--normalize none``: same height, centred; missing points stay exactly 0."""
+    kp = np.zeros((2, 137, 3), np.float32)
+    kp[0, 0] = (100, 50, 1)  # the centre of a 200x100 frame
+    kp[1, 1] = (0, 100, 0.5)  # its bottom-left corner
+    result = fit_frame(kp, (200, 100), (400, 300))
+    assert result.params == {"mode": "none", "scale": 3.0}
+    np.testing.assert_array_equal(result.keypoints[0, 0], (200, 150, 1))
+    np.testing.assert_array_equal(result.keypoints[1, 1], (-100, 300, 0.5))
+    assert not result.keypoints[0, 1:].any() and not result.keypoints[1, 0].any()

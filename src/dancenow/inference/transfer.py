@@ -219,6 +219,7 @@ def transfer(
     # 2. load the run: networks, the target's background and pose statistics
     model = load_model(run, dev)
     compositor = Compositor(read_background(run, model.run), model.data.crop)
+    target_stats = read_pose_stats(run) if normalize_mode == "paper" else None
     _check_disk(output, sbs, model, info, audio)
 
     # 3. the source's poses, frames without a body filled from the last one with a body
@@ -229,8 +230,7 @@ def transfer(
     keypoints, filled = fill_missing(poses.keypoints)
 
     # 4. normalize: source pixels -> target-video pixels (paper §3.2) -> model pixels
-    if normalize_mode == "paper":
-        target_stats = read_pose_stats(run)
+    if target_stats is not None:
         try:
             result = normalize(keypoints, compute_stats(keypoints), target_stats)
         except InputError as e:  # about the source's poses: name where they came from
