@@ -36,11 +36,11 @@ from dancenow.data import crop as cropping
 from dancenow.errors import InputError
 from dancenow.pose.extract import detect_video
 from dancenow.pose.layout import BODY
-from dancenow.pose.posefile import PoseSequence, load_poses, save_poses
+from dancenow.pose.posefile import PoseSequence, load_poses_of, save_poses
 from dancenow.utils.atomic import atomic_dir
 from dancenow.utils.disk import check_free_space
 from dancenow.utils.progress import progress as progress_bar
-from dancenow.video import frame_times, iter_frames, probe
+from dancenow.video import iter_frames, probe
 
 log = logging.getLogger(__name__)
 
@@ -70,34 +70,6 @@ def _check_output(output: Path) -> None:
         raise InputError(output, "exists and is not a folder; choose another output")
     if any(output.iterdir()) and not (output / "dataset.json").is_file():
         raise InputError(output, "exists and is not a dataset folder; choose another output")
-
-
-def _load_poses(path: Path, video: Path, width: int, height: int) -> PoseSequence:
-    poses = load_poses(path)
-    if (poses.width, poses.height) != (width, height):
-        raise InputError(
-            path,
-            f"poses are for a {poses.width}x{poses.height} video, but {video.name} is {width}x{height}",
-        )
-    # A point a frame's width or height beyond the frame is no detection (a crop built around
-    # it would be a few pixels of the video); the detector's guesses at a cut-off limb stay closer.
-    kp = poses.keypoints
-    present = kp[..., 2] > 0
-    far = present & (
-        (kp[..., 0] < -width) | (kp[..., 0] > 2 * width) | (kp[..., 1] < -height) | (kp[..., 1] > 2 * height)
-    )
-    if far.any():
-        t, k = np.argwhere(far)[0]
-        where = f"frame {t}, point {k} at ({kp[t, k, 0]:.3g}, {kp[t, k, 1]:.3g})"
-        raise InputError(
-            path,
-            f"keypoints far outside the {width}x{height} frame ({where}; "
-            f"{int(far.any(axis=1).sum())} frames in all): not poses of {video.name}",
-        )
-    count = len(frame_times(video))
-    if len(poses) != count:
-        raise InputError(path, f"has {len(poses)} frames, but {video.name} has {count}")
-    return poses
 
 
 def _write_frames(
@@ -212,7 +184,7 @@ def prepare_dataset(
     check_free_space(output, info.num_frames * (height * width * 3 + 2 * 137 * 3 * 4 + 16), "the dataset")
     if poses is not None:
         poses_path = Path(poses)
-        seq = _load_poses(poses_path, video, info.width, info.height)
+        seq = load_poses_of(poses_path, video, (info.width, info.height))
     else:
         poses_path = video
         seq = detect_video(video, workers=workers, progress=progress)

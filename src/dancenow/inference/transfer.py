@@ -27,14 +27,14 @@ from dancenow.models.blocks import set_norm_kernel
 from dancenow.models.generators import temporal_input
 from dancenow.pose.layout import BODY
 from dancenow.pose.normalize import compute_stats, fit_frame, normalize
-from dancenow.pose.posefile import PoseSequence, load_poses, pose_file_bytes, save_poses
+from dancenow.pose.posefile import PoseSequence, load_poses_of, pose_file_bytes, save_poses
 from dancenow.pose.render import render_pose
 from dancenow.runfolder.folder import read_background, read_pose_stats
 from dancenow.utils.atomic import write_json
 from dancenow.utils.disk import check_free_space
 from dancenow.utils.precision import default_device, resolve_precision
 from dancenow.utils.progress import progress as progress_bar
-from dancenow.video import VideoWriter, estimate_mp4_bytes, frame_times, iter_frames, probe
+from dancenow.video import VideoWriter, estimate_mp4_bytes, iter_frames, probe
 
 log = logging.getLogger(__name__)
 
@@ -214,7 +214,7 @@ def transfer(
     # 1. check inputs: every option and input file, before any long work
     _check_options(normalize_mode, output)
     info = probe(source)
-    poses = _check_source_poses(Path(source_poses), source, info) if source_poses is not None else None
+    poses = load_poses_of(source_poses, source, (info.width, info.height)) if source_poses else None
 
     # 2. load the run: networks, the target's background and pose statistics
     model = load_model(run, dev)
@@ -269,36 +269,6 @@ def _check_options(normalize_mode: str, output: Path) -> None:
         raise InputError(None, f"--normalize must be paper or none, got {normalize_mode!r}")
     if output.suffix.lower() != ".mp4":
         raise InputError(output, "the output must be an .mp4 file")
-
-
-def _check_source_poses(path: Path, source: Path, info) -> PoseSequence:
-    """The pose file given for ``source``: of a video of its size and frame count, inside its frame."""
-    poses = load_poses(path)
-    if (poses.width, poses.height) != (info.width, info.height):
-        raise InputError(
-            path, f"is for a {poses.width}x{poses.height} video, {source.name} is {info.width}x{info.height}"
-        )
-    count = len(frame_times(source))
-    if len(poses) != count:
-        raise InputError(path, f"has {len(poses)} frames, but {source.name} has {count}")
-    present = poses.keypoints[..., 2] > 0
-    xy = poses.keypoints[..., :2][present]
-    margin = OUT_OF_FRAME_MARGIN * max(info.width, info.height)
-    outside = (
-        (xy < -margin).any(axis=1) | (xy[:, 0] > info.width + margin) | (xy[:, 1] > info.height + margin)
-    )
-    if outside.any():
-        raise InputError(
-            path,
-            f"{int(outside.sum())} keypoints lie far outside the {info.width}x{info.height} frame "
-            f"of {source.name}",
-        )
-    return poses
-
-
-OUT_OF_FRAME_MARGIN = 0.5
-"""Keypoints may lie this fraction of the frame's larger side beyond its edges (a limb leaving
-the picture); further out, the pose file is not of this video."""
 
 
 def _write_videos(

@@ -103,3 +103,38 @@ def load_poses(path: str | Path) -> PoseSequence:
         )
     except (ValueError, TypeError) as e:
         raise InputError(path, f"inconsistent pose file ({e})") from None
+
+
+def load_poses_of(path: str | Path, video: str | Path, size: tuple[int, int]) -> PoseSequence:
+    """The pose file ``path`` given for ``video`` of ``size`` = (width, height): an
+    :class:`InputError` naming it unless it is of a video of that size and frame count, with its
+    keypoints in (or near) the frame."""
+    from dancenow.video import frame_times
+
+    path, video = Path(path), Path(video)
+    width, height = size
+    poses = load_poses(path)
+    if (poses.width, poses.height) != (width, height):
+        raise InputError(
+            path,
+            f"poses are for a {poses.width}x{poses.height} video, but {video.name} is {width}x{height}",
+        )
+    # A point a frame's width or height beyond the frame is no detection (a crop built around
+    # it would be a few pixels of the video); the detector's guesses at a cut-off limb stay closer.
+    kp = poses.keypoints
+    present = kp[..., 2] > 0
+    far = present & (
+        (kp[..., 0] < -width) | (kp[..., 0] > 2 * width) | (kp[..., 1] < -height) | (kp[..., 1] > 2 * height)
+    )
+    if far.any():
+        t, k = np.argwhere(far)[0]
+        where = f"frame {t}, point {k} at ({kp[t, k, 0]:.3g}, {kp[t, k, 1]:.3g})"
+        raise InputError(
+            path,
+            f"keypoints far outside the {width}x{height} frame ({where}; "
+            f"{int(far.any(axis=1).sum())} frames in all): not poses of {video.name}",
+        )
+    count = len(frame_times(video))
+    if len(poses) != count:
+        raise InputError(path, f"has {len(poses)} frames, but {video.name} has {count}")
+    return poses
