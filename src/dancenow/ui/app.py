@@ -19,6 +19,7 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 from dancenow.errors import InputError
 from dancenow.runfolder.config import DEFAULT_PRESET, PRESETS
@@ -315,10 +316,8 @@ def _message(e: BaseException) -> str:
     return f"⚠️ {e}"
 
 
-def build_app(controller: Controller, *, poll_seconds: float = 1.0):
-    """The gr.Blocks page. gradio is imported here: the rest of dancenow does not need it."""
-    import gradio as gr
-
+def _handlers(controller: Controller, gr) -> SimpleNamespace:
+    """What the page's buttons and timer do (gradio callbacks), and the choices its lists offer."""
     ws = controller.ws
 
     def run_choices() -> list[str]:
@@ -400,6 +399,55 @@ def build_app(controller: Controller, *, poll_seconds: float = 1.0):
             gr.update(choices=ws.source_videos(), value=source),
         )
 
+    return SimpleNamespace(
+        run_choices=run_choices,
+        model_choices=model_choices,
+        on_target=on_target,
+        on_train=on_train,
+        on_resume=on_resume,
+        on_stop=on_stop,
+        on_poll=on_poll,
+        on_run_selected=on_run_selected,
+        on_transfer=on_transfer,
+    )
+
+
+def _transfer_step(gr, ws, models: list[str]) -> tuple:
+    """Step 3 of the page: its inputs, button, outputs and status line."""
+    with gr.Group(elem_classes="dn-step"):
+        gr.Markdown("## 3 · Transfer\nThe model's target performs the source dancer's moves.")
+        with gr.Row():
+            with gr.Column():
+                model = gr.Dropdown(models, label="Model (trained run)", elem_id="model")
+                source_video = gr.Video(
+                    label="Source video (upload)", sources=["upload"], format=None, elem_id="source-video"
+                )
+                source_pick = gr.Dropdown(
+                    ws.source_videos(), label="…or an earlier source", elem_id="source-pick"
+                )
+                transfer_btn = gr.Button("Transfer", variant="primary", elem_id="transfer")
+            with gr.Column():
+                result = gr.Video(label="Result", format=None, interactive=False, elem_id="result")
+                sbs = gr.Video(
+                    label="Side by side: source | pose | result",
+                    format=None,
+                    interactive=False,
+                    elem_id="side-by-side",
+                )
+                downloads = gr.File(
+                    label="Download", file_count="multiple", interactive=False, elem_id="downloads"
+                )
+        transfer_status = gr.Markdown(elem_id="transfer-status")
+    return model, source_video, source_pick, transfer_btn, result, sbs, downloads, transfer_status
+
+
+def build_app(controller: Controller, *, poll_seconds: float = 1.0):
+    """The gr.Blocks page. gradio is imported here: the rest of dancenow does not need it."""
+    import gradio as gr
+
+    ws = controller.ws
+    h = _handlers(controller, gr)
+
     # ------------------------------------------------------------ layout
     # The default theme pulls a Google font; Base uses fonts gradio ships (nothing from the internet).
     theme = gr.themes.Base(primary_hue="orange", secondary_hue="slate")
@@ -441,7 +489,7 @@ def build_app(controller: Controller, *, poll_seconds: float = 1.0):
             with gr.Row():
                 dataset = gr.Dropdown(ws.datasets(), label="Target dataset", elem_id="dataset")
                 run = gr.Dropdown(
-                    run_choices(),
+                    h.run_choices(),
                     label="Run (pick one or type a new name)",
                     allow_custom_value=True,
                     elem_id="run",
@@ -469,44 +517,23 @@ def build_app(controller: Controller, *, poll_seconds: float = 1.0):
                     elem_id="sample",
                 )
 
-        with gr.Group(elem_classes="dn-step"):
-            gr.Markdown("## 3 · Transfer\nThe model's target performs the source dancer's moves.")
-            with gr.Row():
-                with gr.Column():
-                    model = gr.Dropdown(model_choices(), label="Model (trained run)", elem_id="model")
-                    source_video = gr.Video(
-                        label="Source video (upload)", sources=["upload"], format=None, elem_id="source-video"
-                    )
-                    source_pick = gr.Dropdown(
-                        ws.source_videos(), label="…or an earlier source", elem_id="source-pick"
-                    )
-                    transfer_btn = gr.Button("Transfer", variant="primary", elem_id="transfer")
-                with gr.Column():
-                    result = gr.Video(label="Result", format=None, interactive=False, elem_id="result")
-                    sbs = gr.Video(
-                        label="Side by side: source | pose | result",
-                        format=None,
-                        interactive=False,
-                        elem_id="side-by-side",
-                    )
-                    downloads = gr.File(
-                        label="Download", file_count="multiple", interactive=False, elem_id="downloads"
-                    )
-            transfer_status = gr.Markdown(elem_id="transfer-status")
+        model, source_video, source_pick, transfer_btn, result, sbs, downloads, transfer_status = (
+            _transfer_step(gr, ws, h.model_choices())
+        )
 
         seen = gr.State(None)
         timer = gr.Timer(poll_seconds)
 
-        analyze.click(on_target, [target_video, size], [preview, target_status, dataset, run])
-        train_btn.click(on_train, [dataset, run, preset, steps, minutes], [train_status, run])
-        resume_btn.click(on_resume, [run, steps, minutes], [train_status])
-        stop_btn.click(on_stop, [run], [train_status])
-        run.change(on_run_selected, [run], [train_status, losses, sample], show_progress="hidden")
+        analyze.click(h.on_target, [target_video, size], [preview, target_status, dataset, run])
+        train_btn.click(h.on_train, [dataset, run, preset, steps, minutes], [train_status, run])
+        resume_btn.click(h.on_resume, [run, steps, minutes], [train_status])
+        stop_btn.click(h.on_stop, [run], [train_status])
+        run.change(h.on_run_selected, [run], [train_status, losses, sample], show_progress="hidden")
         timer.tick(
-            on_poll, [run, seen], [train_status, losses, sample, run, model, seen], show_progress="hidden"
+            h.on_poll, [run, seen], [train_status, losses, sample, run, model, seen], show_progress="hidden"
         )
         transfer_btn.click(
-            on_transfer,
+            h.on_transfer,
             [model, source_video, source_pick],
             [result, sbs, downloads, transfer_status, source_pick],
         )
