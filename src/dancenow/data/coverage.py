@@ -14,9 +14,12 @@ from pathlib import Path
 
 import numpy as np
 
-from dancenow.pose.layout import BODY
+from dancenow.pose.layout import BODY, B
 
-LEG_POINTS = {"knees": (10, 13), "ankles": (11, 14)}  # BODY_25 (right, left)
+LEG_POINTS = {
+    "knees": (B["right_knee"], B["left_knee"]),
+    "ankles": (B["right_ankle"], B["left_ankle"]),
+}
 MIN_LEG_FRACTION = 0.5  # of the frames with a person: legs seen less often are not learnt
 MAX_OUTSIDE_FRACTION = 0.25  # of the crop window's area outside the video frame
 
