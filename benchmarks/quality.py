@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
 import sys
 import time
 from datetime import date
@@ -45,6 +47,8 @@ from dancenow.data.prepare import prepare_dataset  # noqa: E402
 from dancenow.evaluation.evaluate import (  # noqa: E402
     METRIC_ROWS,
     PAPER,
+    STLPIPS,
+    STLPIPS_NOTE,
     evaluate,
     format_metric,
     transfer_fidelity,
@@ -52,6 +56,7 @@ from dancenow.evaluation.evaluate import (  # noqa: E402
 from dancenow.inference.transfer import transfer  # noqa: E402
 from dancenow.pose.posefile import load_poses  # noqa: E402
 from dancenow.training.run import train_run  # noqa: E402
+from dancenow.training.trainer import TrainingInterrupted  # noqa: E402
 from dancenow.utils.atomic import atomic_path, write_json  # noqa: E402
 from dancenow.utils.machine import describe  # noqa: E402
 
@@ -104,6 +109,197 @@ def run_target(name: str, video: Path, work: Path, global_steps: int, face_steps
         "timing": timing,
         "results": {k: results[k] for k in ("model", "nearest-pose")},
     }
+
+
+def dataset_for(name: str, video: Path, work: Path) -> Path:
+    """``WORK/NAME_ds``, the 256x256 dataset of a target (prepared once, then reused)."""
+    ds = work / f"{name}_ds"
+    if not (ds / "dataset.json").exists():
+        prepare_dataset(video, ds, size=(256, 256))
+    return ds
+
+
+def train_curve(name: str, video: Path, work: Path, steps: int, every: int) -> list[dict]:
+    """Train the ``cpu`` preset's global stage for ``steps`` steps (one plan, so the learning-rate
+    schedule is that of an uninterrupted run), stopping every ``every`` steps to copy the run's
+    weights into ``WORK/NAME_curve/snapshots/step_NNNNN``. Returns one row per snapshot: step,
+    cumulative training wall seconds and this process's CPU seconds, machine load average.
+
+    Only the time inside ``train_run`` counts (it includes rebuilding the trainer at each stop,
+    a few seconds); scoring happens later, from the snapshots, so it never competes with training.
+    """
+    ds = dataset_for(name, video, work)
+    folder = work / f"{name}_curve"
+    run, snaps, log = folder / "run", folder / "snapshots", folder / "train_log.jsonl"
+    snaps.mkdir(parents=True, exist_ok=True)
+    rows = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+    wall, cpu = (rows[-1]["train_wall_s"], rows[-1]["train_cpu_s"]) if rows else (0.0, 0.0)
+    for stop in range(every, steps + 1, every):
+        if any(r["step"] == stop for r in rows):
+            continue
+        t, c = time.perf_counter(), time.process_time()
+        try:
+            train_run(
+                ds,
+                run,
+                preset="cpu",
+                stage="global",
+                max_steps=steps,
+                stop_after=stop,
+                resume=(run / "checkpoint").exists(),
+                progress=False,
+            )
+        except TrainingInterrupted:
+            pass  # the planned stop: a checkpoint and the weights were written
+        wall += time.perf_counter() - t
+        cpu += time.process_time() - c
+        snap = snaps / f"step_{stop:05d}"
+        if snap.exists():
+            shutil.rmtree(snap)
+        snap.mkdir()
+        for f in run.iterdir():
+            if f.is_file() and f.name != "metrics.jsonl":
+                shutil.copy2(f, snap / f.name)
+        row = {"step": stop, "train_wall_s": wall, "train_cpu_s": cpu, "loadavg_1min": os.getloadavg()[0]}
+        rows.append(row)
+        with open(log, "a") as fh:
+            fh.write(json.dumps(row) + "\n")
+        print(f"{name}: step {stop}, {wall / 60:.1f} min training", file=sys.stderr, flush=True)
+    return rows
+
+
+CURVE_METRICS = (  # (summary key, axis title, higher is better)
+    ("body_ssim", "body SSIM ↑", True),
+    (f"body_{STLPIPS}", f"body {STLPIPS} ↓ (not LPIPS)", False),
+    ("body_l1", "body L1 ↓", False),
+)
+CURVE_BEGIN, CURVE_END = "<!-- curve:begin -->", "<!-- curve:end -->"
+
+
+def _trainer_minutes(run: Path) -> dict[int, float]:
+    """step -> minutes the trainer spent on steps so far (``elapsed`` in ``metrics.jsonl``): the
+    time of one uninterrupted run, without the restarts at each snapshot."""
+    out = {}
+    for line in (run / "metrics.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        if row.get("stage") == "global":
+            out[int(row["step"])] = float(row["elapsed"]) / 60
+    return out
+
+
+def score_curve(name: str, work: Path, only_every: int = 1) -> dict:
+    """Score every ``only_every``-th snapshot of ``train_curve`` (and the nearest-pose baseline
+    once) on the held-out frames: no pose re-detection, image metrics only (``only_every`` 0:
+    score nothing new). Scores are appended to ``WORK/NAME_curve/scores.jsonl`` and reused;
+    returns baseline and points so far."""
+    ds, folder = work / f"{name}_ds", work / f"{name}_curve"
+    base_path, scores_path = folder / "baseline.json", folder / "scores.jsonl"
+    if not base_path.exists():
+        base = evaluate(None, ds, baseline="nearest-pose", redetect=False, progress=False)
+        write_json(base_path, base["nearest-pose"])
+    points = [json.loads(x) for x in scores_path.read_text().splitlines()] if scores_path.exists() else []
+    train = {r["step"]: r for r in map(json.loads, (folder / "train_log.jsonl").read_text().splitlines())}
+    snaps = sorted(folder.glob("snapshots/step_*"))
+    for i, snap in enumerate(snaps):
+        step = int(snap.name.split("_")[1])
+        wanted = only_every > 0 and ((i + 1) % only_every == 0 or i == len(snaps) - 1)
+        if not wanted or any(p["step"] == step for p in points):
+            continue
+        t = time.perf_counter()
+        res = evaluate(snap, ds, redetect=False, progress=False)["model"]
+        row = {"step": step, "train_cpu_s": train[step]["train_cpu_s"], "score_s": time.perf_counter() - t}
+        row |= {k: res[k] for k, _, _ in CURVE_METRICS} | {
+            k: res.get(k) for k in ("face_ssim", f"face_{STLPIPS}")
+        }
+        points.append(row)
+        with open(scores_path, "a") as fh:
+            fh.write(json.dumps(row) + "\n")
+        print(f"{name}: scored step {step}: {row}", file=sys.stderr, flush=True)
+    minutes = _trainer_minutes(folder / "run")
+    for p in points:
+        p["train_minutes"] = minutes.get(p["step"], float("nan"))
+    points.sort(key=lambda p: p["step"])
+    return {"baseline": json.loads(base_path.read_text()), "points": points}
+
+
+def minutes_to_beat(curve: dict) -> dict[str, dict | None]:
+    """Per curve metric, the first scored snapshot at which the model beats the baseline
+    (step and trainer minutes), or None when none does."""
+    out = {}
+    for key, _, higher in CURVE_METRICS:
+        base = curve["baseline"][key]
+        first = next((p for p in curve["points"] if (p[key] > base if higher else p[key] < base)), None)
+        out[key] = None if first is None else {"step": first["step"], "minutes": first["train_minutes"]}
+    return out
+
+
+def plot_curve(name: str, curve: dict, path: Path) -> None:
+    """Body SSIM, perceptual distance and L1 of the held-out frames against training minutes (top)
+    and steps (bottom), the nearest-pose baseline as a dashed line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    pts = curve["points"]
+    fig, axes = plt.subplots(2, len(CURVE_METRICS), figsize=(12, 6.2), constrained_layout=True)
+    for col, (key, title, _) in enumerate(CURVE_METRICS):
+        for row, (xkey, xlabel) in enumerate(
+            (("train_minutes", "training minutes (2-core CPU)"), ("step", "step"))
+        ):
+            ax = axes[row, col]
+            ax.plot([p[xkey] for p in pts], [p[key] for p in pts], "o-", color="tab:red", label="model")
+            ax.axhline(curve["baseline"][key], ls="--", color="tab:blue", label="nearest-pose baseline")
+            ax.set_xlabel(xlabel)
+            ax.set_title(title, fontsize=10)
+            ax.grid(alpha=0.3)
+            if row == 0 and col == 0:
+                ax.legend(fontsize=8)
+    fig.suptitle(f"{name}: held-out quality over training (cpu preset, global stage, 256×256)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=80, format="png")
+    plt.close(fig)
+
+
+def curve_markdown(curves: dict[str, dict], meta: dict) -> str:
+    lines = [
+        CURVE_BEGIN,
+        f"Measured {meta['date']} on {meta['machine']} by `{meta['command']}`.",
+        "",
+        "| target | steps (global stage) | training minutes | CPU minutes (training process) | "
+        "minutes to beat baseline: body SSIM | minutes to beat baseline: "
+        f"body {STLPIPS} |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, c in curves.items():
+        last = c["points"][-1]
+        beat = minutes_to_beat(c)
+
+        def cell(b, last=last):
+            if b is None:
+                return f"not within {last['step']} steps ({last['train_minutes']:.1f} min)"
+            return f"**{b['minutes']:.1f} min** (step {b['step']})"
+
+        lines.append(
+            f"| {name} | {last['step']} | {last['train_minutes']:.1f} | {last['train_cpu_s'] / 60:.1f} | "
+            f"{cell(beat['body_ssim'])} | {cell(beat[f'body_{STLPIPS}'])} |"
+        )
+    lines += ["", "| target | step | minutes | " + " | ".join(t for _, t, _ in CURVE_METRICS) + " |"]
+    lines.append("|---|---|---|" + "---|" * len(CURVE_METRICS))
+    for name, c in curves.items():
+        b = c["baseline"]
+        lines.append(
+            f"| {name} | nearest-pose | — | " + " | ".join(f"{b[k]:.3f}" for k, _, _ in CURVE_METRICS) + " |"
+        )
+        for p in c["points"]:
+            lines.append(
+                f"| {name} | {p['step']} | {p['train_minutes']:.1f} | "
+                + " | ".join(f"{p[k]:.3f}" for k, _, _ in CURVE_METRICS)
+                + " |"
+            )
+    lines += ["", STLPIPS_NOTE, CURVE_END]
+    return "\n".join(lines)
 
 
 def run_transfer(work: Path) -> dict:
@@ -201,12 +397,12 @@ def _better(results: dict, key: str) -> str | None:
     return "model" if (a > b) == higher else "nearest-pose"
 
 
-def write_docs(section: str, path: Path) -> None:
+def write_docs(section: str, path: Path, begin: str = BEGIN, end: str = END) -> None:
     text = path.read_text()
-    if BEGIN not in text or END not in text:
-        raise SystemExit(f"{path}: no {BEGIN} ... {END} markers to replace")
-    head, rest = text.split(BEGIN, 1)
-    tail = rest.split(END, 1)[1]
+    if begin not in text or end not in text:
+        raise SystemExit(f"{path}: no {begin} ... {end} markers to replace")
+    head, rest = text.split(begin, 1)
+    tail = rest.split(end, 1)[1]
     with atomic_path(path) as tmp:
         tmp.write_text(head + section + tail)
 
@@ -218,7 +414,53 @@ def main() -> None:
     ap.add_argument("--face-steps", type=int, default=240)
     ap.add_argument("--json", type=Path, help="also write the report here")
     ap.add_argument("--no-docs", action="store_true", help="do not touch docs/RESULTS.md or docs/images")
+    ap.add_argument(
+        "--curve-train",
+        nargs=2,
+        type=int,
+        metavar=("STEPS", "EVERY"),
+        help="only train the quality-over-time runs (global stage, a weight snapshot every EVERY steps)",
+    )
+    ap.add_argument(
+        "--curve-score",
+        type=int,
+        metavar="NTH",
+        help="score every NTH snapshot of the curve runs not scored yet (and the last)",
+    )
+    ap.add_argument(
+        "--curve-report",
+        action="store_true",
+        help="plot the curves and write the docs section from the scores",
+    )
     args = ap.parse_args()
+    if args.curve_train:
+        meta = args.work / "curve_meta.json"
+        if not meta.exists():
+            steps, every = args.curve_train
+            args.work.mkdir(parents=True, exist_ok=True)
+            cmd = f"python benchmarks/quality.py --curve-train {steps} {every}"
+            write_json(meta, {"date": date.today().isoformat(), "machine": describe(), "command": cmd})
+        for name, video in TARGETS.items():
+            print(f"== curve training {name} on {describe()}, {date.today()}", file=sys.stderr)
+            train_curve(name, VIDEOS / video, args.work, *args.curve_train)
+        return
+    if args.curve_score or args.curve_report:
+        curves = {
+            n: score_curve(n, args.work, args.curve_score or 0)
+            for n in TARGETS
+            if (args.work / f"{n}_curve" / "train_log.jsonl").exists()
+        }
+        if args.curve_report:
+            images = args.work if args.no_docs else REPO / "docs" / "images"
+            for n, c in curves.items():
+                plot_curve(n, c, images / f"quality_curve_{n}.png")
+            meta = json.loads((args.work / "curve_meta.json").read_text())
+            section = curve_markdown(curves, meta)
+            write_json(args.work / "curve.json", {"meta": meta, "curves": curves})
+            print(section)
+            if not args.no_docs:
+                write_docs(section, REPO / "docs" / "RESULTS.md", CURVE_BEGIN, CURVE_END)
+        return
     missing = [v for v in (*TARGETS.values(), TRANSFER[1]) if not (VIDEOS / v).exists()]
     if missing:
         raise SystemExit(f"{VIDEOS}: missing {', '.join(missing)} (the shared test footage)")

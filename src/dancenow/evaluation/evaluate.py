@@ -5,8 +5,11 @@ Every held-out frame is generated from its own pose, in order, each output fed i
 and on the face box; pose distance between keypoints re-detected (MediaPipe) on the generated
 and on the real frame, per body / face / hands, in pixels at 1024-wide scale, over points found
 in both, with the rate of frames where the body is found on the real frame but not on the
-generated one; and a flicker measure against the real video. LPIPS needs AlexNet/VGG weights
-that cannot be had offline here: it is reported as unavailable, never estimated.
+generated one, and per joint group (head, torso, arms, wrists and hands, legs, feet: distance,
+PCK and whether raised wrists stay raised); a flicker measure against the real video; the body
+box's L1; and an offline perceptual distance on the body and face boxes, the shift-tolerant
+LPIPS (``stlpips_alex``, see :mod:`dancenow.evaluation.stlpips`). It is *not* the published
+LPIPS (no AlexNet/VGG LPIPS weights offline), so it is never compared with the paper's 0.031.
 
 The nearest-pose baseline returns, for each held-out frame, the training frame whose normalized
 body pose (centred on the hips, scaled by the torso) is closest, and is scored by the same code.
@@ -15,8 +18,11 @@ body pose (centred on the hips, scaled by the torso) is closest, and is scored b
 from __future__ import annotations
 
 import csv
+import heapq
 import math
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -24,10 +30,13 @@ import numpy as np
 
 from dancenow.data.dataset import load_dataset_info
 from dancenow.errors import InputError
-from dancenow.evaluation.metrics import body_box, crop_box, flicker, pose_distance, psnr, ssim
+from dancenow.evaluation.keypoints import GroupFidelity
+from dancenow.evaluation.metrics import body_box, crop_box, pose_distance, psnr, ssim
+from dancenow.evaluation.stlpips import NAME as STLPIPS
+from dancenow.evaluation.stlpips import load_stlpips, stlpips_distance
 from dancenow.inference.model import load_model
 from dancenow.inference.transfer import generate
-from dancenow.pose.layout import BODY, B
+from dancenow.pose.layout import BODY, JOINT_GROUPS, B
 from dancenow.pose.render import render_pose
 from dancenow.utils.atomic import atomic_path, write_json
 from dancenow.utils.precision import default_device
@@ -80,65 +89,148 @@ def nearest_pose_indices(train: np.ndarray, query: np.ndarray) -> np.ndarray:
     return out
 
 
+class FrameReader:
+    """Frames of a dataset's ``frames.npy`` ``(T, H, W, 3)`` uint8, read one at a time with plain
+    file reads: memory stays at one frame however many are read (pages of a memory map would
+    count towards the process's resident memory as they are touched)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        with open(path, "rb") as f:
+            version = np.lib.format.read_magic(f)
+            read_header = (
+                np.lib.format.read_array_header_1_0
+                if version == (1, 0)
+                else np.lib.format.read_array_header_2_0
+            )
+            shape, fortran, dtype = read_header(f)
+            self.offset = f.tell()
+        if fortran or dtype != np.uint8 or len(shape) != 4:
+            raise InputError(path, f"expected a C-order uint8 (T, H, W, 3) array, got {dtype} {shape}")
+        self.shape = shape
+        self.frame_bytes = int(np.prod(shape[1:]))
+        self._file = open(path, "rb")  # closed by close()
+
+    def __getitem__(self, t: int) -> np.ndarray:
+        self._file.seek(self.offset + int(t) * self.frame_bytes)
+        data = self._file.read(self.frame_bytes)
+        if len(data) != self.frame_bytes:
+            raise InputError(self.path, f"frame {t} is truncated")
+        return np.frombuffer(data, np.uint8).reshape(self.shape[1:]).copy()
+
+    def frames(self, indices) -> Iterator[np.ndarray]:
+        return (self[t] for t in indices)
+
+    def close(self) -> None:
+        self._file.close()
+
+
 @dataclass
 class Scored:
     rows: list[dict]  # one per frame
     summary: dict  # means and rates
+    worst: list[tuple[int, np.ndarray, np.ndarray]] = field(default_factory=list)  # (t, generated, real)
+    kept: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # t -> (generated, real)
+
+
+SUMMARY_KEYS = (  # per-frame values averaged into the summary
+    "ssim",
+    "psnr",
+    "body_ssim",
+    "body_psnr",
+    "body_l1",
+    f"body_{STLPIPS}",
+    "face_ssim",
+    "face_psnr",
+    f"face_{STLPIPS}",
+    "pose_body",
+    "pose_face",
+    "pose_hands",
+)
+
+
+def score_frame(
+    g: np.ndarray, r: np.ndarray, keypoints: np.ndarray, face_box, *, perceptual: bool = True
+) -> dict:
+    """Image metrics of one generated frame ``g`` against the real ``r`` (``(h, w, 3)`` uint8):
+    whole-frame SSIM/PSNR; on the body box (from the real pose ``keypoints`` ``(137, 3)``) SSIM,
+    PSNR, L1 (mean absolute difference, pixel values in [0, 1]) and the perceptual distance;
+    on ``face_box`` SSIM, PSNR and the perceptual distance."""
+    h, w = r.shape[:2]
+    row = {"ssim": ssim(g, r), "psnr": psnr(g, r)}
+    box = body_box(keypoints, h, w)
+    if box is not None:
+        gb, rb = crop_box(g, box), crop_box(r, box)
+        row |= {
+            "body_ssim": ssim(gb, rb),
+            "body_psnr": psnr(gb, rb),
+            "body_l1": float(np.abs(gb.astype(np.float32) - rb.astype(np.float32)).mean() / 255.0),
+        }
+        if perceptual:
+            row[f"body_{STLPIPS}"] = stlpips_distance(gb, rb)
+    gf, rf = crop_box(g, face_box), crop_box(r, face_box)
+    row |= {"face_ssim": ssim(gf, rf), "face_psnr": psnr(gf, rf)}
+    if perceptual and min(gf.shape[:2]) >= 2:
+        row[f"face_{STLPIPS}"] = stlpips_distance(gf, rf)
+    return row
 
 
 def score(
-    generated: list[np.ndarray],
-    real: list[np.ndarray],
+    generated: Iterable[np.ndarray],
+    real: Iterable[np.ndarray],
     keypoints: np.ndarray,
     faces: np.ndarray,
     *,
     real_poses: list[np.ndarray] | None,
     progress: bool,
     label: str,
+    keep_worst: int = 0,
+    keep: Iterable[int] = (),
+    perceptual: bool = True,
 ) -> Scored:
-    """Compare generated with real frames (both ``(h, w, 3)`` uint8, model size) frame by frame.
+    """Compare generated with real frames (both ``(h, w, 3)`` uint8, model size) frame by frame,
+    as they stream in: memory holds the per-frame rows, the ``keep_worst`` frames of lowest body
+    SSIM and the frames listed in ``keep``, never the whole sequence.
 
     ``real_poses``: keypoints re-detected on the real frames (shared by every method scored), or
     None to skip the pose-distance metrics.
     """
-    h, w = real[0].shape[:2]
-    scale = 1024.0 / w
-    rows = []
     redetect = real_poses is not None
-    det_real = real_poses
-    det_gen = _detect_sequence(generated, f"re-detect {label}", progress) if redetect else None
-    for t, (g, r) in enumerate(zip(generated, real, strict=True)):
-        row = {"frame": t, "ssim": ssim(g, r), "psnr": psnr(g, r)}
-        box = body_box(keypoints[t], h, w)
-        if box is not None:
-            row |= {
-                "body_ssim": ssim(crop_box(g, box), crop_box(r, box)),
-                "body_psnr": psnr(crop_box(g, box), crop_box(r, box)),
-            }
-        fb = faces[t]
-        row |= {
-            "face_ssim": ssim(crop_box(g, fb), crop_box(r, fb)),
-            "face_psnr": psnr(crop_box(g, fb), crop_box(r, fb)),
-        }
-        if redetect:
-            found_real = (det_real[t][BODY, 2] > 0).any()
-            found_gen = (det_gen[t][BODY, 2] > 0).any()
-            row |= {"body_found_real": bool(found_real), "body_found_generated": bool(found_gen)}
-            for part, v in pose_distance(det_gen[t], det_real[t], scale).items():
-                row[f"pose_{part}"] = v
-        rows.append(row)
+    keep = set(keep)
+    rows: list[dict] = []
+    worst: list[tuple[float, int, np.ndarray, np.ndarray]] = []  # a heap: the highest SSIM on top
+    kept: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    groups = GroupFidelity()
+    changes, prev = [], None
+    bar = progress_bar(len(keypoints), f"score {label}", "frame", enabled=progress)
+    with ExitStack() as stack:
+        det = stack.enter_context(_holistic()) if redetect else None
+        for t, (g, r) in enumerate(zip(generated, real, strict=True)):
+            row = {"frame": t, **score_frame(g, r, keypoints[t], faces[t], perceptual=perceptual)}
+            if redetect:
+                found = det(g)
+                scale = 1024.0 / r.shape[1]
+                row["body_found_real"] = bool((real_poses[t][BODY, 2] > 0).any())
+                row["body_found_generated"] = bool((found[BODY, 2] > 0).any())
+                for part, v in pose_distance(found, real_poses[t], scale).items():
+                    row[f"pose_{part}"] = v
+                groups.add(found, real_poses[t], scale)
+            if prev is not None:  # flicker against the real video, one frame pair at a time
+                dg = np.abs(g.astype(np.float32) - prev[0]).mean()
+                dr = np.abs(r.astype(np.float32) - prev[1]).mean()
+                changes.append(abs(float(dg - dr)))
+            prev = (g.astype(np.float32), r.astype(np.float32))
+            if keep_worst:
+                heapq.heappush(worst, (-row.get("body_ssim", 1.0), -t, g, r))
+                if len(worst) > keep_worst:
+                    heapq.heappop(worst)
+            if t in keep:
+                kept[t] = (g, r)
+            rows.append(row)
+            bar.update(1)
+    bar.close()
     summary = {}
-    for key in (
-        "ssim",
-        "psnr",
-        "body_ssim",
-        "body_psnr",
-        "face_ssim",
-        "face_psnr",
-        "pose_body",
-        "pose_face",
-        "pose_hands",
-    ):
+    for key in SUMMARY_KEYS:
         values = [r[key] for r in rows if key in r and np.isfinite(r[key])]
         if values:
             summary[key] = float(np.mean(values))
@@ -149,18 +241,26 @@ def score(
         summary["missed_body_rate"] = (
             float(np.mean([not r["body_found_generated"] for r in with_body])) if with_body else float("nan")
         )
-    summary["flicker_vs_real"] = flicker(generated, real)
-    summary["lpips"] = "unavailable (no AlexNet/VGG LPIPS weights offline)"
+        summary |= groups.summary()
+    summary["flicker_vs_real"] = float(np.mean(changes)) if changes else 0.0
     summary["frames"] = len(rows)
-    return Scored(rows, summary)
+    worst_sorted = [(-mt, g, r) for _, mt, g, r in sorted(worst, key=lambda w: (-w[0], -w[1]))]
+    return Scored(rows, summary, worst_sorted, kept)
 
 
-def _detect_sequence(frames: list[np.ndarray], desc: str, progress: bool) -> list[np.ndarray]:
+@contextmanager
+def _holistic():
     from dancenow.pose.mediapipe_backend import HolisticDetector
 
-    out = []
-    bar = progress_bar(len(frames), desc, "frame", enabled=progress)
     with HolisticDetector() as det:
+        yield det
+
+
+def _detect_sequence(frames: Iterable[np.ndarray], total: int, desc: str, progress: bool) -> list[np.ndarray]:
+    """Poses ``(137, 3)`` detected on each frame, in video mode (tracking across frames)."""
+    out = []
+    bar = progress_bar(total, desc, "frame", enabled=progress)
+    with _holistic() as det:
         for f in frames:
             out.append(det(f))
             bar.update(1)
@@ -176,11 +276,14 @@ def evaluate(
     baseline: str | None = None,
     out_dir: str | Path | None = None,
     redetect: bool = True,
+    perceptual: bool = True,
     device: str | None = None,
     progress: bool = True,
 ) -> dict:
     """Evaluate ``run`` (and/or the ``nearest-pose`` baseline) on ``split`` of ``dataset``.
 
+    Frames stream through: generated, scored and dropped one at a time, so memory does not grow
+    with the number of held-out frames. ``perceptual``: also the shift-tolerant LPIPS distance.
     Writes ``evaluation.json``, ``frames.csv``, ``evaluation.md``, ``metrics_over_time.png``,
     ``worst_frames.png`` and ``heldout_frames.png`` (four evenly spaced frames: pose | generated |
     real) into ``out_dir`` when given. Returns the summary dict.
@@ -189,13 +292,16 @@ def evaluate(
     start, stop = info.split_range(split)
     if stop - start < 2:
         raise InputError(dataset, f"the {split} split has {stop - start} frames; nothing to evaluate")
-    frames = np.load(Path(dataset) / "frames.npy", mmap_mode="r")
+    if baseline not in (None, "nearest-pose"):
+        raise InputError(None, f"unknown baseline {baseline!r} (nearest-pose)")
     keypoints = np.load(Path(dataset) / "keypoints.npy")
     faces = np.load(Path(dataset) / "faces.npy")
-    real = [np.asarray(frames[t]) for t in range(start, stop)]
     kp, fb = keypoints[start:stop], faces[start:stop]
-    results: dict = {"split": split, "frames": stop - start, "dataset": str(dataset), "paper": PAPER}
-    generated_sets: dict[str, list[np.ndarray]] = {}
+    n = stop - start
+    results: dict = {"split": split, "frames": n, "dataset": str(dataset), "paper": PAPER}
+    if perceptual:
+        load_stlpips()  # a missing package fails here, before minutes of generation
+    model, dev = None, None
     if run is not None:
         dev = default_device(device)
         model = load_model(run, dev)
@@ -205,32 +311,45 @@ def evaluate(
                 f"makes {model.size[0]}x{model.size[1]} frames but the dataset has "
                 f"{info.width}x{info.height}",
             )
-        generated_sets["model"] = [g for g, _ in generate(model, kp, device=dev, progress=progress)]
-    if baseline == "nearest-pose":
-        t0, t1 = info.split_range("train")
-        idx = nearest_pose_indices(normalized_body(keypoints[t0:t1]), normalized_body(kp))
-        generated_sets["nearest-pose"] = [np.asarray(frames[t0 + i]) for i in idx]
-        results["nearest_pose_train_indices"] = (idx + t0).tolist()
-    elif baseline is not None:
-        raise InputError(None, f"unknown baseline {baseline!r} (nearest-pose)")
-    scored = {}
-    real_poses = _detect_sequence(real, "re-detect real", progress) if redetect else None
-    for name, generated in generated_sets.items():
-        scored[name] = score(generated, real, kp, fb, real_poses=real_poses, progress=progress, label=name)
-        results[name] = scored[name].summary
+    reader = FrameReader(Path(dataset) / "frames.npy")
+    try:
+        methods: dict[str, Callable[[], Iterable[np.ndarray]]] = {}
+        if model is not None:
+            methods["model"] = lambda: (g for g, _ in generate(model, kp, device=dev, progress=False))
+        if baseline == "nearest-pose":
+            t0, t1 = info.split_range("train")
+            idx = nearest_pose_indices(normalized_body(keypoints[t0:t1]), normalized_body(kp))
+            methods["nearest-pose"] = lambda: reader.frames(idx + t0)
+            results["nearest_pose_train_indices"] = (idx + t0).tolist()
+        real_poses = (
+            _detect_sequence(reader.frames(range(start, stop)), n, "re-detect real", progress)
+            if redetect
+            else None
+        )
+        spaced = np.linspace(0, n - 1, min(4, n)).round().astype(int).tolist()
+        scored = {}
+        for name, frames in methods.items():
+            scored[name] = score(
+                frames(),
+                reader.frames(range(start, stop)),
+                kp,
+                fb,
+                real_poses=real_poses,
+                progress=progress,
+                label=name,
+                keep_worst=6 if name == "model" else 0,
+                keep=spaced if name == "model" else (),
+                perceptual=perceptual,
+            )
+            results[name] = scored[name].summary
+    finally:
+        reader.close()
     if out_dir is not None:
-        write_reports(Path(out_dir), results, scored, generated_sets, real, kp)
+        write_reports(Path(out_dir), results, scored, kp, spaced)
     return results
 
 
-def write_reports(
-    out: Path,
-    results: dict,
-    scored: dict,
-    generated_sets: dict,
-    real: list[np.ndarray],
-    keypoints: np.ndarray,
-) -> None:
+def write_reports(out: Path, results: dict, scored: dict[str, Scored], keypoints: np.ndarray, spaced) -> None:
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "evaluation.json", results, default=str)
     with atomic_path(out / "frames.csv") as tmp, open(tmp, "w", newline="") as f:
@@ -243,30 +362,35 @@ def write_reports(
     with atomic_path(out / "evaluation.md") as tmp:
         tmp.write_text(markdown_table(results))
     if "model" in scored:
+        model = scored["model"]
         plot_over_time(out / "metrics_over_time.png", scored)
-        generated = generated_sets["model"]
-        rows = scored["model"].rows
-        worst = sorted(range(len(rows)), key=lambda i: rows[i].get("body_ssim", 1.0))[:6]
-        frame_sheet(out / "worst_frames.png", [[generated[i], real[i]] for i in worst])
-        h, w = real[0].shape[:2]
-        spaced = np.linspace(0, len(real) - 1, min(4, len(real))).round().astype(int)
+        frame_sheet(out / "worst_frames.png", [[g, r] for _, g, r in model.worst])
+        h, w = next(iter(model.kept.values()))[1].shape[:2]
         frame_sheet(
             out / "heldout_frames.png",
-            [[render_pose(keypoints[i], h, w), generated[i], real[i]] for i in spaced],
+            [[render_pose(keypoints[i], h, w), *model.kept[i]] for i in spaced],
         )
 
 
 METRIC_ROWS = (  # (title, summary key, format) in report order
     ("body SSIM ↑", "body_ssim", "{:.3f}"),
     ("body PSNR (dB) ↑", "body_psnr", "{:.2f}"),
+    ("body L1 ↓", "body_l1", "{:.4f}"),
+    (f"body {STLPIPS} ↓ (not LPIPS)", f"body_{STLPIPS}", "{:.3f}"),
     ("face SSIM ↑", "face_ssim", "{:.3f}"),
     ("face PSNR (dB) ↑", "face_psnr", "{:.2f}"),
+    (f"face {STLPIPS} ↓ (not LPIPS)", f"face_{STLPIPS}", "{:.3f}"),
     ("frame SSIM ↑", "ssim", "{:.3f}"),
     ("pose distance body ↓", "pose_body", "{:.2f}"),
     ("pose distance face ↓", "pose_face", "{:.2f}"),
     ("pose distance hands ↓", "pose_hands", "{:.2f}"),
     ("missed body detections ↓", "missed_body_rate", "{:.3f}"),
     ("flicker vs real ↓", "flicker_vs_real", "{:.2f}"),
+)
+STLPIPS_NOTE = (
+    f"{STLPIPS}: shift-tolerant LPIPS (Ghildyal & Liu 2022, AlexNet, weights from the "
+    "`stlpips-pytorch` wheel) on the body / face box, 0 = identical. It is not the published "
+    "LPIPS: its numbers are not comparable with the paper's body LPIPS of 0.031."
 )
 
 
@@ -286,8 +410,35 @@ def markdown_table(results: dict) -> str:
         cells = [format_metric(results[m], key, fmt) for m in methods]
         paper = PAPER.get(key)
         lines.append(f"| {title} | " + " | ".join(cells) + f" | {paper if paper is not None else '—'} |")
-    lines.append("| LPIPS | " + " | ".join("unavailable offline" for _ in methods) + " | 0.031 |")
+    lines.append("| LPIPS (published) | " + " | ".join("not measured" for _ in methods) + " | 0.031 |")
+    lines += ["", STLPIPS_NOTE]
+    with_groups = [m for m in methods if "dist_torso" in results[m]]
+    if with_groups:
+        lines += ["", group_table({m: results[m] for m in with_groups})]
     return "\n".join(lines) + "\n"
+
+
+def group_table(summaries: dict[str, dict]) -> str:
+    """Per-joint-group fidelity (distance, PCK@0.2 torso) for each named summary, as Markdown."""
+    names = list(summaries)
+    lines = [
+        "| joint group | " + " | ".join(f"{n} distance ↓ | {n} PCK ↑" for n in names) + " |",
+        "|---|" + "---|---|" * len(names),
+    ]
+    for g in JOINT_GROUPS:
+        cells = []
+        for n in names:
+            s = summaries[n]
+            d = format_metric(s, f"dist_{g}", "{:.1f}")
+            cells += [f"{d} ({s.get(f'dist_{g}_frames', 0)})" if d != "n/a" else d]
+            cells += [format_metric(s, f"pck_{g}", "{:.2f}")]
+        lines.append(f"| {g.replace('_', ' and ')} | " + " | ".join(cells) + " |")
+    cells = []
+    for n in names:
+        s = summaries[n]
+        cells += [f"{format_metric(s, 'raised_wrist_kept', '{:.2f}')} of {s['raised_wrist_events']}", ""]
+    lines.append("| raised wrist drawn raised ↑ | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def plot_over_time(path: Path, scored: dict) -> None:
@@ -335,11 +486,13 @@ def transfer_fidelity(
     """Cross-subject transfer has no ground truth: score how well the output follows the pose it
     was asked for. Re-detect poses on ``output_video`` and compare them with ``normalized_keypoints``
     (the normalized source pose, ``(T, 137, 3)`` in the output's pixels): mean distance per part in
-    pixels at 1024-wide scale, the missed-body rate, and the output's frame-to-frame flicker."""
+    pixels at 1024-wide scale, the same and PCK per joint group with the share of raised wrists
+    drawn raised (:class:`GroupFidelity`), the missed-body rate, and the output's flicker."""
     from dancenow.pose.mediapipe_backend import HolisticDetector
     from dancenow.video import iter_frames
 
     frames_seen, dists, missed, changes, prev = 0, {"body": [], "face": [], "hands": []}, 0, [], None
+    groups = GroupFidelity()
     bar = progress_bar(len(normalized_keypoints), "re-detect output", "frame", enabled=progress)
     with HolisticDetector() as det:
         for frame, target in zip(iter_frames(output_video), normalized_keypoints, strict=False):
@@ -351,6 +504,7 @@ def transfer_fidelity(
             for part, v in pose_distance(found, target, scale).items():
                 if np.isfinite(v):
                     dists[part].append(v)
+            groups.add(found, target, scale)
             if prev is not None:
                 changes.append(float(np.abs(image.astype(np.float32) - prev).mean()))
             prev = image.astype(np.float32)
@@ -364,4 +518,4 @@ def transfer_fidelity(
         "missed_body_rate": missed / max(frames_seen, 1),
         "flicker": float(np.mean(changes)) if changes else 0.0,
     }
-    return out
+    return out | groups.summary()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dancenow.pose.layout import B
+from dancenow.pose.layout import JOINT_GROUPS, WRIST_SHOULDER, B
 
 
 def torso_size(points: np.ndarray, visible: np.ndarray) -> float:
@@ -55,3 +55,65 @@ def shared_joint_distances(a: np.ndarray, b: np.ndarray, part: slice = slice(0, 
     pa, pb = a[part], b[part]
     both = (pa[:, 2] > 0) & (pb[:, 2] > 0)
     return np.linalg.norm(pa[both, :2] - pb[both, :2], axis=1)
+
+
+PCK_FRACTION = 0.2  # PCK threshold: this fraction of the reference pose's torso diagonal
+
+
+class GroupFidelity:
+    """How well generated poses follow reference poses, per joint group (``layout.JOINT_GROUPS``).
+
+    Feed it frame by frame with :meth:`add` (memory does not grow with the number of frames);
+    :meth:`summary` gives, per group ``g``:
+
+    - ``dist_g``: mean distance (pixels × ``scale``) over joints found in both poses, averaged
+      over the frames where the group has any such joint (``dist_g_frames`` of them);
+    - ``pck_g``: share of the reference's joints that are found in the output within
+      0.2 × the reference's torso diagonal (a joint missing from the output counts as a miss);
+
+    and ``raised_wrist_kept``: of the (frame, side) pairs where the reference's wrist is above
+    its shoulder (``raised_wrist_events`` of them), the share where the output's wrist is too.
+    """
+
+    def __init__(self):
+        self.dist_sum = {g: 0.0 for g in JOINT_GROUPS}
+        self.dist_frames = dict.fromkeys(JOINT_GROUPS, 0)
+        self.hits = dict.fromkeys(JOINT_GROUPS, 0)
+        self.total = dict.fromkeys(JOINT_GROUPS, 0)
+        self.raised = 0
+        self.raised_kept = 0
+
+    def add(self, found: np.ndarray, reference: np.ndarray, scale: float = 1.0) -> dict[str, float]:
+        """One frame: ``found`` and ``reference`` ``(137, 3)`` poses in the same pixels. Returns the
+        frame's distances per group (NaN where the group has no joint found in both)."""
+        ok_f, ok_r = found[:, 2] > 0, reference[:, 2] > 0
+        dist = np.linalg.norm(found[:, :2] - reference[:, :2], axis=1)
+        torso = torso_size(reference[:25, :2], ok_r[:25])
+        row = {}
+        for g, idx in JOINT_GROUPS.items():
+            idx = np.asarray(idx)
+            both = ok_f[idx] & ok_r[idx]
+            row[g] = float(dist[idx][both].mean() * scale) if both.any() else float("nan")
+            if both.any():
+                self.dist_sum[g] += row[g]
+                self.dist_frames[g] += 1
+            if np.isfinite(torso):
+                self.total[g] += int(ok_r[idx].sum())
+                self.hits[g] += int((both & (dist[idx] <= PCK_FRACTION * torso)).sum())
+        for wrist, shoulder in WRIST_SHOULDER:
+            if ok_r[wrist] and ok_r[shoulder] and reference[wrist, 1] < reference[shoulder, 1]:
+                up = ok_f[wrist] and ok_f[shoulder] and found[wrist, 1] < found[shoulder, 1]
+                self.raised += 1
+                self.raised_kept += bool(up)
+        return row
+
+    def summary(self) -> dict[str, float | int]:
+        out: dict[str, float | int] = {}
+        for g in JOINT_GROUPS:
+            n = self.dist_frames[g]
+            out[f"dist_{g}"] = self.dist_sum[g] / n if n else float("nan")
+            out[f"dist_{g}_frames"] = n
+            out[f"pck_{g}"] = self.hits[g] / self.total[g] if self.total[g] else float("nan")
+        out["raised_wrist_events"] = self.raised
+        out["raised_wrist_kept"] = self.raised_kept / self.raised if self.raised else float("nan")
+        return out

@@ -161,6 +161,22 @@ def empty(num_frames: int) -> np.ndarray:
     return np.zeros((num_frames, NUM_KEYPOINTS, 3), np.float32)
 
 
+# Joint groups for per-limb fidelity: indices into the whole layout. A dance is its arms and
+# legs; a mean over all joints is dominated by the torso, which barely moves. The shoulders and
+# hips belong to the torso; "wrists_hands" holds both body wrists and all 42 hand points.
+JOINT_GROUPS: dict[str, tuple[int, ...]] = {
+    "head": tuple(B[n] for n in ("nose", "right_eye", "left_eye", "right_ear", "left_ear")),
+    "torso": tuple(
+        B[n] for n in ("neck", "right_shoulder", "left_shoulder", "mid_hip", "right_hip", "left_hip")
+    ),
+    "arms": (B["right_elbow"], B["left_elbow"]),
+    "wrists_hands": (B["right_wrist"], B["left_wrist"], *range(LEFT_HAND.start, RIGHT_HAND.stop)),
+    "legs": tuple(B[n] for n in ("right_knee", "left_knee", "right_ankle", "left_ankle")),
+    "feet": tuple(B[n] for n in BODY_NAMES[B["left_big_toe"] :]),  # toes and heels, both sides
+}
+# (wrist, shoulder) of each side, for "was a raised hand drawn raised?"
+WRIST_SHOULDER = ((B["right_wrist"], B["right_shoulder"]), (B["left_wrist"], B["left_shoulder"]))
+
 # Joints of other skeletons that have a BODY_25 counterpart (used by accuracy checks).
 COCO17_TO_BODY25 = (0, 16, 15, 18, 17, 5, 2, 6, 3, 7, 4, 12, 9, 13, 10, 14, 11)
 # Human3.6M 17-joint order (pelvis, r-hip, r-knee, r-foot, l-hip, l-knee, l-foot, spine, thorax,
