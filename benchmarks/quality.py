@@ -51,6 +51,7 @@ from dancenow.evaluation.evaluate import (  # noqa: E402
     STLPIPS_NOTE,
     evaluate,
     format_metric,
+    group_table,
     transfer_fidelity,
 )
 from dancenow.inference.transfer import transfer  # noqa: E402
@@ -222,6 +223,26 @@ def score_curve(name: str, work: Path, only_every: int = 1) -> dict:
     return {"baseline": json.loads(base_path.read_text()), "points": points}
 
 
+def curve_final(name: str, work: Path) -> dict:
+    """The full held-out evaluation (model and baseline, pose re-detection, joint groups) of the
+    last snapshot of ``name``'s curve run, written to ``WORK/NAME_curve/final.json``; for the
+    transfer target, also the cross-subject transfer made with that snapshot."""
+    folder = work / f"{name}_curve"
+    snap = sorted(folder.glob("snapshots/step_*"))[-1]
+    t = time.perf_counter()
+    res = evaluate(snap, work / f"{name}_ds", baseline="nearest-pose", out_dir=folder / "final_eval")
+    out = {
+        "snapshot": snap.name,
+        "evaluate_s": time.perf_counter() - t,
+        "results": {k: res[k] for k in ("model", "nearest-pose")},
+    }
+    if name == TRANSFER[0]:
+        out["transfer"] = run_transfer(work, snap, tag=f"_{snap.name}")
+    write_json(folder / "final.json", out, default=str)
+    print(json.dumps(out, indent=1, default=str), file=sys.stderr)
+    return out
+
+
 def minutes_to_beat(curve: dict) -> dict[str, dict | None]:
     """Per curve metric, the first scored snapshot at which the model beats the baseline
     (step and trainer minutes), or None when none does."""
@@ -302,12 +323,17 @@ def curve_markdown(curves: dict[str, dict], meta: dict) -> str:
     return "\n".join(lines)
 
 
-def run_transfer(work: Path) -> dict:
+def run_transfer(work: Path, run: Path | None = None, tag: str = "") -> dict:
+    """The cross-subject transfer ``TRANSFER`` with ``run`` (default ``WORK/NAME_run``), scored
+    by transfer fidelity (per part and per joint group)."""
     name, source = TRANSFER
-    out = work / f"transfer_{Path(source).stem}_to_{name}.mp4"
+    out = work / f"transfer_{Path(source).stem}_to_{name}{tag}.mp4"
     t = time.perf_counter()
     res = transfer(
-        work / f"{name}_run", VIDEOS / source, out, side_by_side_path=out.with_name(out.stem + "_sbs.mp4")
+        run or work / f"{name}_run",
+        VIDEOS / source,
+        out,
+        side_by_side_path=out.with_name(out.stem + "_sbs.mp4"),
     )
     seconds = time.perf_counter() - t
     fidelity = transfer_fidelity(out, load_poses(res.poses).keypoints)
@@ -363,12 +389,13 @@ def markdown(report: dict) -> str:
         paper = PAPER.get(key)
         lines.append(f"| {title} | " + " | ".join(cells) + f" | {paper if paper is not None else '—'} |")
     lines.append(
-        "| LPIPS | " + " | ".join("unavailable offline" for _ in range(2 * len(names))) + " | 0.031 |"
+        "| LPIPS (published) | " + " | ".join("not measured" for _ in range(2 * len(names))) + " | 0.031 |"
     )
     lines += [
         "",
         "Bold: the better of model and baseline. Pose distances are in pixels at 1024-wide scale, over "
-        "the frames (in brackets) where the part is found on both the generated and the real frame.",
+        "the frames (in brackets) where the part is found on both the generated and the real frame. "
+        + STLPIPS_NOTE,
     ]
     tr = report["transfer"]
     fid = tr["fidelity"]
@@ -384,6 +411,8 @@ def markdown(report: dict) -> str:
         f"| {format_metric(fid, 'pose_hands', '{:.2f}')} ({fid.get('pose_hands_frames', 0)}) "
         f"| {format_metric(fid, 'pose_face', '{:.2f}')} ({fid.get('pose_face_frames', 0)}) "
         f"| {fid['missed_body_rate']:.3f} | {fid['flicker']:.2f} |",
+        "",
+        group_table({"transfer": fid}),
         END,
     ]
     return "\n".join(lines)
@@ -432,7 +461,15 @@ def main() -> None:
         action="store_true",
         help="plot the curves and write the docs section from the scores",
     )
+    ap.add_argument(
+        "--curve-final",
+        action="store_true",
+        help="full held-out evaluation of each curve run's last snapshot (pose re-detection, joint "
+        "groups), and the cross-subject transfer with the aerobics one",
+    )
+    ap.add_argument("--target", choices=list(TARGETS), help="only this target (curve options)")
     args = ap.parse_args()
+    targets = {args.target: TARGETS[args.target]} if args.target else TARGETS
     if args.curve_train:
         meta = args.work / "curve_meta.json"
         if not meta.exists():
@@ -440,14 +477,18 @@ def main() -> None:
             args.work.mkdir(parents=True, exist_ok=True)
             cmd = f"python benchmarks/quality.py --curve-train {steps} {every}"
             write_json(meta, {"date": date.today().isoformat(), "machine": describe(), "command": cmd})
-        for name, video in TARGETS.items():
+        for name, video in targets.items():
             print(f"== curve training {name} on {describe()}, {date.today()}", file=sys.stderr)
             train_curve(name, VIDEOS / video, args.work, *args.curve_train)
+        return
+    if args.curve_final:
+        for name in targets:
+            curve_final(name, args.work)
         return
     if args.curve_score or args.curve_report:
         curves = {
             n: score_curve(n, args.work, args.curve_score or 0)
-            for n in TARGETS
+            for n in targets
             if (args.work / f"{n}_curve" / "train_log.jsonl").exists()
         }
         if args.curve_report:

@@ -477,8 +477,10 @@ def _add_evaluate(sub) -> None:
         "evaluate",
         help="score a model on held-out frames (paper Sec. 5), optionally against a baseline",
         description="Generate every held-out frame from its own pose (temporal feedback on) and compare it\n"
-        "with the real frame: SSIM/PSNR on the body and face boxes, pose distance between keypoints\n"
-        "re-detected on generated and real frames, missed detections and flicker.",
+        "with the real frame: SSIM/PSNR on the body and face boxes, the body box's L1, a shift-tolerant\n"
+        "perceptual distance (stlpips_alex; not the published LPIPS), pose distance between keypoints\n"
+        "re-detected on generated and real frames (per part and per joint group, with PCK), missed\n"
+        "detections and flicker. Frames stream through: memory does not grow with their number.",
         epilog="examples:\n  dancenow evaluate --model runs/target --data target_ds --json eval.json\n"
         "  dancenow evaluate --model runs/target --data target_ds --baseline nearest-pose --out eval/",
         formatter_class=_formatter,
@@ -489,8 +491,9 @@ def _add_evaluate(sub) -> None:
         "--transfer",
         type=Path,
         metavar="OUT.mp4",
-        help="score a transfer instead: pose distance between OUT.poses.npz (the normalized\n"
-        "source pose) and poses re-detected on OUT.mp4, and flicker",
+        help="score a transfer instead: pose distance (per part, and per joint group with PCK and\n"
+        "raised wrists kept) between OUT.poses.npz (the normalized source pose) and poses\n"
+        "re-detected on OUT.mp4, and flicker",
     )
     p.add_argument("--split", choices=["val", "train", "all"], default="val")
     p.add_argument(
@@ -499,6 +502,9 @@ def _add_evaluate(sub) -> None:
     p.add_argument("--json", type=Path, help="write the summary JSON here")
     p.add_argument("--out", type=Path, help="folder for evaluation.json, frames.csv, evaluation.md and plots")
     p.add_argument("--no-redetect", action="store_true", help="skip the pose-distance re-detection (faster)")
+    p.add_argument(
+        "--no-perceptual", action="store_true", help="skip the perceptual distance (stlpips_alex; faster)"
+    )
     p.add_argument("--device", choices=["cpu", "cuda"])
     p.set_defaults(func=cmd_evaluate)
 
@@ -534,6 +540,7 @@ def cmd_evaluate(args) -> None:
         baseline=args.baseline,
         out_dir=args.out,
         redetect=not args.no_redetect,
+        perceptual=not args.no_perceptual,
         device=args.device,
     )
     if args.json:

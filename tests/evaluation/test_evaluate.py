@@ -28,6 +28,8 @@ def test_evaluate_model_and_baseline_writes_reports(tiny_dataset, tmp_path, cli)
     assert summary["frames"] == 6  # the last 20 % of 30 frames
     for method in ("model", "nearest-pose"):
         assert 0 < summary[method]["body_ssim"] <= 1 and "missed_body_rate" in summary[method]
+        assert summary[method]["body_stlpips_alex"] > 0 and 0 < summary[method]["body_l1"] < 1
+        assert 0 <= summary[method]["pck_torso"] <= 1 and "raised_wrist_kept" in summary[method]
     for name in (
         "evaluation.json",
         "frames.csv",
@@ -47,3 +49,44 @@ def test_evaluate_model_and_baseline_writes_reports(tiny_dataset, tmp_path, cli)
 
 def test_evaluate_needs_something_to_score(tiny_dataset, cli):
     cli.error(cli("evaluate", "--data", tiny_dataset), "nothing to evaluate")
+
+
+def long_dataset(src, dst, held_out: int):
+    """A copy of dataset ``src`` whose held-out split repeats its own frames ``held_out`` times
+    over (frames, keypoints and face boxes alike); the training split is unchanged."""
+    import shutil
+
+    import numpy as np
+
+    info = json.loads((src / "dataset.json").read_text())
+    (t0, t1), (v0, v1) = info["splits"]["train"], info["splits"]["val"]
+    order = np.concatenate([np.arange(t0, t1), v0 + np.arange(held_out) % (v1 - v0)])
+    shutil.copytree(src, dst)
+    for name in ("frames.npy", "keypoints.npy", "faces.npy"):
+        np.save(dst / name, np.load(src / name)[order])
+    info |= {"num_frames": len(order), "splits": {"train": [t0, t1], "val": [t1, len(order)]}}
+    (dst / "dataset.json").write_text(json.dumps(info))
+    return dst
+
+
+def test_evaluate_memory_does_not_grow_with_the_held_out_frames(tiny_dataset, tiny_run, tmp_path):
+    """Peak traced allocations (numpy frames and Python objects) at 40 and 160 held-out frames:
+    holding the frames would add at least two 64x64 frames per extra frame (real and baseline)."""
+    import tracemalloc
+
+    from dancenow.evaluation.evaluate import evaluate
+
+    torch.set_num_threads(1)
+    peaks = {}
+    for n in (40, 160):
+        ds = long_dataset(tiny_dataset, tmp_path / f"ds{n}", n)
+        tracemalloc.start()
+        result = evaluate(
+            tiny_run, ds, baseline="nearest-pose", redetect=False, perceptual=False, progress=False
+        )
+        peaks[n] = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert result["frames"] == n and result["model"]["frames"] == n
+    # measured: the frame-holding version grew by 16 frames per frame, this one by 0.2 (its rows)
+    growth_per_frame = (peaks[160] - peaks[40]) / 120
+    assert growth_per_frame < 0.5 * 64 * 64 * 3, peaks

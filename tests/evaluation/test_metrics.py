@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from dancenow.evaluation.evaluate import markdown_table, nearest_pose_indices, normalized_body
+from dancenow.evaluation.keypoints import GroupFidelity
 from dancenow.evaluation.metrics import body_box, flicker, pose_distance, psnr, ssim
 
 
@@ -59,3 +60,48 @@ def test_nearest_pose_returns_the_training_frame_of_a_training_pose():
 def test_markdown_table_lists_methods_and_paper():
     table = markdown_table({"model": {"body_ssim": 0.8}, "nearest-pose": {"body_ssim": 0.7}})
     assert "| body SSIM ↑ | 0.800 | 0.700 | 0.898 |" in table
+    assert "| LPIPS (published) | not measured | not measured | 0.031 |" in table
+    assert "not comparable with the paper" in table
+
+
+def _standing() -> np.ndarray:
+    """A (137, 3) upright pose (arms down, body joints only) with a 100 px torso diagonal scale."""
+    from dancenow.pose.layout import B
+
+    kp = np.zeros((137, 3), np.float32)
+    at = {
+        "nose": (100, 40), "neck": (100, 70), "right_shoulder": (80, 70), "left_shoulder": (120, 70),
+        "right_elbow": (75, 110), "left_elbow": (125, 110), "right_wrist": (72, 150),
+        "left_wrist": (128, 150), "mid_hip": (100, 160), "right_hip": (90, 160), "left_hip": (110, 160),
+        "right_knee": (90, 210), "left_knee": (110, 210), "right_ankle": (90, 260),
+        "left_ankle": (110, 260), "right_heel": (88, 268), "left_heel": (112, 268),
+    }  # fmt: skip
+    for name, (x, y) in at.items():
+        kp[B[name]] = (x, y, 1)
+    return kp
+
+
+def test_group_fidelity_per_group_distance_pck_and_raised_wrists():
+    from dancenow.pose.layout import B
+
+    ref = _standing()
+    acc = GroupFidelity()
+    row = acc.add(ref.copy(), ref, scale=2.0)
+    assert row["torso"] == 0 and row["arms"] == 0 and row["feet"] == 0
+    moved = ref.copy()
+    moved[B["right_elbow"], 0] += 30  # one elbow 30 px off: arms only; beyond 0.2 x torso diagonal
+    moved[B["left_wrist"]] = 0  # a wrist not found in the output: a PCK miss, no distance
+    row = acc.add(moved, ref, scale=2.0)
+    assert row["arms"] == pytest.approx(30.0) and row["torso"] == 0 and row["legs"] == 0
+    s = acc.summary()
+    assert s["dist_torso"] == 0 and s["pck_torso"] == 1 and s["dist_torso_frames"] == 2
+    assert s["dist_arms"] == pytest.approx(15.0) and s["pck_arms"] == pytest.approx(3 / 4)
+    assert s["pck_wrists_hands"] == pytest.approx(3 / 4) and s["dist_head"] == 0
+    assert s["raised_wrist_events"] == 0 and np.isnan(s["raised_wrist_kept"])
+    raised = ref.copy()
+    raised[B["right_wrist"], 1] = 30  # above the shoulder (image y grows downwards)
+    acc = GroupFidelity()
+    acc.add(raised, raised)  # drawn raised
+    acc.add(ref, raised)  # drawn down
+    s = acc.summary()
+    assert s["raised_wrist_events"] == 2 and s["raised_wrist_kept"] == 0.5

@@ -1,7 +1,6 @@
 """The offline perceptual distance: shift-tolerant LPIPS with the stlpips-pytorch wheel's weights."""
 
 import cv2
-import numpy as np
 import pytest
 import torch
 from skimage import data

@@ -53,3 +53,15 @@ def test_skeleton_mappings_target_distinct_body_joints():
         assert len(targets) == len(set(targets)) and all(0 <= j < 25 for j in targets)
     assert L.BODY_NAMES[L.COCO17_TO_BODY25[9]] == "left_wrist"
     assert L.BODY_NAMES[L.H36M17_TO_BODY25[3]] == "right_ankle"
+
+
+def test_joint_groups_split_body_and_hands_once_each():
+    joints = [j for group in L.JOINT_GROUPS.values() for j in group]
+    assert len(joints) == len(set(joints))
+    assert set(joints) == set(range(25)) | set(range(L.LEFT_HAND.start, L.RIGHT_HAND.stop))
+    assert list(L.JOINT_GROUPS) == ["head", "torso", "arms", "wrists_hands", "legs", "feet"]
+    names = {g: {L.NAMES[j] for j in idx} for g, idx in L.JOINT_GROUPS.items()}
+    assert {"right_elbow", "left_elbow"} == names["arms"] and "left_wrist" in names["wrists_hands"]
+    assert "right_heel" in names["feet"] and "left_knee" in names["legs"] and "neck" in names["torso"]
+    for wrist, shoulder in L.WRIST_SHOULDER:
+        assert L.NAMES[wrist].replace("wrist", "shoulder") == L.NAMES[shoulder]
