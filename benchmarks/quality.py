@@ -52,6 +52,7 @@ from dancenow.evaluation.evaluate import (  # noqa: E402
     evaluate,
     format_metric,
     group_table,
+    markdown_table,
     transfer_fidelity,
 )
 from dancenow.inference.transfer import transfer  # noqa: E402
@@ -220,7 +221,8 @@ def score_curve(name: str, work: Path, only_every: int = 1) -> dict:
     for p in points:
         p["train_minutes"] = minutes.get(p["step"], float("nan"))
     points.sort(key=lambda p: p["step"])
-    return {"baseline": json.loads(base_path.read_text()), "points": points}
+    final = json.loads((folder / "final.json").read_text()) if (folder / "final.json").exists() else None
+    return {"baseline": json.loads(base_path.read_text()), "points": points, "final": final}
 
 
 def curve_final(name: str, work: Path) -> dict:
@@ -319,7 +321,35 @@ def curve_markdown(curves: dict[str, dict], meta: dict) -> str:
                 + " | ".join(f"{p[k]:.3f}" for k, _, _ in CURVE_METRICS)
                 + " |"
             )
-    lines += ["", STLPIPS_NOTE, CURVE_END]
+    lines += ["", STLPIPS_NOTE]
+    for name, c in curves.items():
+        final = c.get("final")
+        if not final:
+            continue
+        lines += [
+            "",
+            f"**{name}, last snapshot ({final['snapshot']}), full held-out evaluation** (pose re-detection "
+            f"on, {final['evaluate_s']:.0f} s; pose distances in px at 1024-wide scale; joint groups "
+            "compare the pose re-detected on the generated frame with the one re-detected on the real "
+            "frame, PCK@0.2 × torso diagonal):",
+            "",
+            markdown_table({"frames": 0, **final["results"]}).replace("\n\n" + STLPIPS_NOTE, "").rstrip(),
+        ]
+        tr = final.get("transfer")
+        if tr:
+            fid = tr["fidelity"]
+            lines += [
+                "",
+                f"**Cross-subject transfer with that snapshot**: the `{tr['target']}` model performs "
+                f"`{tr['source']}` ({tr['frames']} frames; {tr['seconds']:.0f} s; normalization fallback: "
+                f"{tr['fallback'] or 'none'}). The normalized source pose against the pose re-detected on "
+                f"the output: body {fid.get('pose_body', float('nan')):.1f} px over all body joints, "
+                f"missed body {fid['missed_body_rate']:.3f}, flicker {fid['flicker']:.2f}. Per joint group "
+                "(distance in px at 1024-wide scale over the frames in brackets; PCK@0.2 × torso diagonal):",
+                "",
+                group_table({"transfer": fid}),
+            ]
+    lines.append(CURVE_END)
     return "\n".join(lines)
 
 

@@ -436,7 +436,7 @@ def group_table(summaries: dict[str, dict]) -> str:
     cells = []
     for n in names:
         s = summaries[n]
-        cells += [f"{format_metric(s, 'raised_wrist_kept', '{:.2f}')} of {s['raised_wrist_events']}", ""]
+        cells += [f"{format_metric(s, 'raised_wrist_kept', '{:.2f}')} (of {s['raised_wrist_events']})", ""]
     lines.append("| raised wrist drawn raised ↑ | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -10,8 +10,11 @@ shift of a pixel or two barely moves the features, while blur and wrong structur
 Its weights (trunk and linear heads, trained by the authors) ship inside the PyPI wheel
 ``stlpips-pytorch`` (BSD-2-Clause), so the metric works offline. Only the wheel's weight file is
 read, with ``torch.load(weights_only=True)``; the network is built here, because the package's
-own modules import IPython, torchsummary and torchvision. ``tests/evaluation/test_stlpips.py``
-checks the layout against the wheel's file key by key.
+own modules import IPython, torchsummary and torchvision (and the wheel's anti-aliasing module,
+``models_lpf/downsample.py``, carries Adobe's CC BY-NC-SA 4.0 notice: nothing of it is imported
+or copied; the [1, 2, 1] blur is the textbook binomial filter). ``tests/evaluation/test_stlpips.py``
+checks the layout against the wheel's file key by key and the values against the wheel's own
+``LPIPS(net="alex", variant="shift_tolerant")`` on the same inputs.
 
 The numbers are **not** the published LPIPS (the paper's 0.031 is AlexNet LPIPS v0.1 at
 1024×512): another trunk, other weights, our crops. Reports call it ``stlpips_alex``.

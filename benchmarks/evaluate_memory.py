@@ -1,0 +1,100 @@
+"""Peak memory of ``dancenow evaluate`` at 300 and at 1200 held-out frames: it must not grow.
+
+    python benchmarks/evaluate_memory.py --model RUN --data DATASET [--frames 300 1200]
+                                         [--work DIR] [--json OUT.json] [-- EXTRA EVALUATE OPTIONS]
+
+For each count N, a copy of DATASET whose held-out split repeats its own frames to N frames
+(training split unchanged, frames written to disk, not held) is evaluated by a fresh
+``python -m dancenow evaluate --model RUN --data COPY --baseline nearest-pose`` process plus the
+extra options (e.g. ``--no-redetect --no-perceptual`` to save time); the figure is the peak
+resident memory of that process (``ru_maxrss``), printed with the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+
+from dancenow.utils.machine import describe
+
+_MEASURE = """
+import resource, subprocess, sys, time, json
+t = time.perf_counter()
+rc = subprocess.run([sys.executable, "-m", "dancenow", "evaluate", *sys.argv[1:]], stdout=subprocess.DEVNULL,
+                    stderr=subprocess.PIPE, text=True)
+seconds = time.perf_counter() - t
+peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+print(json.dumps({"rc": rc.returncode, "seconds": seconds, "peak_rss_mb": peak_kb / 1024,
+                  "stderr": rc.stderr[-500:]}))
+"""
+
+
+def long_dataset(src: Path, dst: Path, held_out: int) -> Path:
+    """A copy of ``src`` whose held-out split repeats its own frames to ``held_out`` frames."""
+    info = json.loads((src / "dataset.json").read_text())
+    (t0, t1), (v0, v1) = info["splits"]["train"], info["splits"]["val"]
+    order = np.concatenate([np.arange(t0, t1), v0 + np.arange(held_out) % (v1 - v0)])
+    dst.mkdir(parents=True)
+    for f in src.iterdir():
+        if f.name not in ("frames.npy", "keypoints.npy", "faces.npy", "dataset.json"):
+            shutil.copy2(f, dst / f.name)
+    for name in ("keypoints.npy", "faces.npy"):
+        np.save(dst / name, np.load(src / name)[order])
+    frames = np.load(src / "frames.npy", mmap_mode="r")
+    out = np.lib.format.open_memmap(dst / "frames.npy", "w+", np.uint8, (len(order), *frames.shape[1:]))
+    for i, t in enumerate(order):
+        out[i] = frames[t]
+    out.flush()
+    del out
+    info |= {"num_frames": len(order), "splits": {"train": [t0, t1], "val": [t1, len(order)]}}
+    (dst / "dataset.json").write_text(json.dumps(info))
+    return dst
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", type=Path, required=True)
+    ap.add_argument("--data", type=Path, required=True)
+    ap.add_argument("--frames", type=int, nargs="+", default=[300, 1200])
+    ap.add_argument("--work", type=Path, help="folder for the long datasets (default: a temporary one)")
+    ap.add_argument("--json", type=Path)
+    ap.add_argument("extra", nargs="*", help="more `dancenow evaluate` options (after --)")
+    args = ap.parse_args()
+    work = args.work or Path(tempfile.mkdtemp(prefix="evalmem_"))
+    rows = []
+    for n in args.frames:
+        ds = work / f"heldout_{n}"
+        if not (ds / "dataset.json").exists():
+            long_dataset(args.data, ds, n)
+        cmd = ["--model", str(args.model), "--data", str(ds), "--baseline", "nearest-pose", *args.extra]
+        proc = subprocess.run(
+            [sys.executable, "-c", _MEASURE, *cmd], capture_output=True, text=True, check=True
+        )
+        result = json.loads(proc.stdout)
+        if result["rc"] != 0:
+            raise SystemExit(f"dancenow evaluate failed: {result['stderr']}")
+        rows.append({"held_out_frames": n, **{k: result[k] for k in ("seconds", "peak_rss_mb")}})
+        print(f"{n} held-out frames: peak RSS {result['peak_rss_mb']:.0f} MiB, {result['seconds']:.0f} s")
+    report = {
+        "date": date.today().isoformat(),
+        "machine": describe(),
+        "command": "python benchmarks/evaluate_memory.py " + " ".join(sys.argv[1:]),
+        "rows": rows,
+    }
+    print(json.dumps(report, indent=1))
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=1))
+    if args.work is None:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
