@@ -252,7 +252,15 @@ def minutes_to_beat(curve: dict) -> dict[str, dict | None]:
     for key, _, higher in CURVE_METRICS:
         base = curve["baseline"][key]
         first = next((p for p in curve["points"] if (p[key] > base if higher else p[key] < base)), None)
-        out[key] = None if first is None else {"step": first["step"], "minutes": first["train_minutes"]}
+        out[key] = (
+            None
+            if first is None
+            else {
+                "step": first["step"],
+                "minutes": first["train_minutes"],
+                "cpu_minutes": first["train_cpu_s"] / 60,
+            }
+        )
     return out
 
 
@@ -268,7 +276,7 @@ def plot_curve(name: str, curve: dict, path: Path) -> None:
     fig, axes = plt.subplots(2, len(CURVE_METRICS), figsize=(12, 6.2), constrained_layout=True)
     for col, (key, title, _) in enumerate(CURVE_METRICS):
         for row, (xkey, xlabel) in enumerate(
-            (("train_minutes", "training minutes (2-core CPU)"), ("step", "step"))
+            (("train_minutes", "training minutes (trainer clock, shared 2-core CPU)"), ("step", "step"))
         ):
             ax = axes[row, col]
             ax.plot([p[xkey] for p in pts], [p[key] for p in pts], "o-", color="tab:red", label="model")
@@ -302,7 +310,7 @@ def curve_markdown(curves: dict[str, dict], meta: dict) -> str:
         def cell(b, last=last):
             if b is None:
                 return f"not within {last['step']} steps ({last['train_minutes']:.1f} min)"
-            return f"**{b['minutes']:.1f} min** (step {b['step']})"
+            return f"**{b['minutes']:.1f} min** (step {b['step']}; {b['cpu_minutes']:.1f} CPU min)"
 
         lines.append(
             f"| {name} | {last['step']} | {last['train_minutes']:.1f} | {last['train_cpu_s'] / 60:.1f} | "
