@@ -21,6 +21,14 @@ when the command is run again with the same ``--work`` folder (delete it to star
 
 Writes ``WORK/quality.json``, held-out preview grids in ``docs/images/`` and the section between
 ``<!-- quality:begin -->`` and ``<!-- quality:end -->`` in ``docs/RESULTS.md`` (unless ``--no-docs``).
+
+Quality over training time (RESULTS.md section 2a), in four resumable steps::
+
+    python benchmarks/quality.py --curve-train 480 40  # global stage; weights copied every 40 steps
+    python benchmarks/quality.py --curve-score 1       # score every snapshot (held-out image metrics)
+    python benchmarks/quality.py --curve-final         # full evaluation of the last snapshot + transfer
+    python benchmarks/quality.py --curve-report        # docs/images/quality_curve_*.png, the section
+                                                       # between <!-- curve:begin/end --> in RESULTS.md
 """
 
 from __future__ import annotations
