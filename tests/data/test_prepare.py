@@ -89,8 +89,13 @@ def test_dataset_json_fields_and_splits(tmp_path, landscape):
         "splits",
         "detector",
         "body_detected_fraction",
+        "segmentation",
+        "background",
     }
-    assert meta["version"] == DATASET_VERSION == 2
+    assert meta["version"] == DATASET_VERSION == 3
+    assert meta["segmentation"].startswith("mediapipe")
+    assert set(meta["background"]) == {"samples", "dilation_px", "uncovered_fraction"}
+    assert meta["background"]["samples"] == 24  # every frame of a 24-frame clip
     assert meta["source_video"] == str(video.resolve())
     assert meta["source_size"] == [320, 240]
     assert meta["fps"] == pytest.approx(25.0)

@@ -210,12 +210,18 @@ def _dataset_case(case: str, good, root):
         return path, path / "keypoints.npy", "object"
     if case == "older_format_version":
         meta = json.loads((path / "dataset.json").read_text())
-        meta["version"] = 1
+        meta["version"] = 2  # before person masks and the clean background plate
         (path / "dataset.json").write_text(json.dumps(meta))
-        return path, path / "dataset.json", "version 1, this dancenow reads 2; run `dancenow prepare` again"
+        return path, path / "dataset.json", "version 2, this dancenow reads 3; run `dancenow prepare` again"
     if case == "background_missing":
         (path / "background.png").unlink()
         return path, path / "background.png", "missing; run `dancenow prepare` again"
+    if case == "masks_missing":
+        (path / "masks.npy").unlink()
+        return path, path / "masks.npy", "missing; run `dancenow prepare` again"
+    if case == "uncovered_missing":
+        (path / "background_uncovered.png").unlink()
+        return path, path / "background_uncovered.png", "missing; run `dancenow prepare` again"
     raise KeyError(case)
 
 
@@ -230,6 +236,8 @@ DATASET_CASES = [
     "keypoints_pickle",
     "older_format_version",
     "background_missing",
+    "masks_missing",
+    "uncovered_missing",
 ]
 
 

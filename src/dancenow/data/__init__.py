@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import importlib
 
-DATASET_VERSION = 2
+DATASET_VERSION = 3
 """Version of the dataset folder format (``dataset.json`` "version"); any other must be prepared again."""
 SIZE_MULTIPLE = 32
 """Training frame sides are multiples of this: every preset's generator downsamples by at most 32."""

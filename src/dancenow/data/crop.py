@@ -232,13 +232,13 @@ def crop_frame(
     *,
     border: str = "replicate",
 ) -> np.ndarray:
-    """Cut integer ``window`` out of ``(H, W, 3)`` ``image`` and resize it to ``size = (w, h)``.
+    """Cut integer ``window`` out of ``(H, W, 3)`` (or ``(H, W)``) ``image``, resized to ``size = (w, h)``.
 
     Outside the frame the window is filled with the nearest edge pixels (``border="replicate"``)
     or black (``"black"``). Shrinking uses area averaging (no aliasing); enlarging, bicubic.
 
     Returns:
-        ``(h, w, 3)`` uint8.
+        ``(h, w, 3)`` (or ``(h, w)``) uint8.
     """
     x0, y0, x1, y1 = (int(v) for v in window)
     fh, fw = image.shape[:2]
@@ -248,7 +248,7 @@ def crop_frame(
     ix0, iy0 = min(max(x0, 0), fw), min(max(y0, 0), fh)
     ix1, iy1 = max(min(x1, fw), ix0), max(min(y1, fh), iy0)
     if ix1 == ix0 or iy1 == iy0:
-        region = np.zeros((y1 - y0, x1 - x0, 3), np.uint8)
+        region = np.zeros((y1 - y0, x1 - x0, *image.shape[2:]), np.uint8)
     else:
         region = image[iy0:iy1, ix0:ix1]
         pads = (iy0 - y0, y1 - iy1, ix0 - x0, x1 - ix1)  # top, bottom, left, right
@@ -256,7 +256,7 @@ def crop_frame(
             if border == "replicate":
                 region = cv2.copyMakeBorder(region, *pads, cv2.BORDER_REPLICATE)
             elif border == "black":
-                region = cv2.copyMakeBorder(region, *pads, cv2.BORDER_CONSTANT, value=(0, 0, 0))
+                region = cv2.copyMakeBorder(region, *pads, cv2.BORDER_CONSTANT, value=0)
             else:
                 raise ValueError(f"border must be 'replicate' or 'black', got {border!r}")
     w, h = size

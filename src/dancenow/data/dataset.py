@@ -306,9 +306,10 @@ def load_dataset_info(root: str | Path) -> DatasetInfo:
 
     Raises:
         InputError: the folder is missing or not a dataset, ``dataset.json`` is unreadable, of
-            another format version or has a bad field, ``frames.npy`` / ``keypoints.npy`` /
-            ``faces.npy`` is missing, truncated or of the wrong shape, or ``background.png`` is
-            missing or not of the source video's size. The message names the file and ends with
+            another format version or has a bad field, ``frames.npy`` / ``masks.npy`` /
+            ``keypoints.npy`` / ``faces.npy`` is missing, truncated or of the wrong shape, or
+            ``background.png`` / ``background_uncovered.png`` is missing or not of the source
+            video's size. The message names the file and ends with
             what to do.
     """
     root = Path(root)
@@ -369,11 +370,13 @@ def load_dataset_info(root: str | Path) -> DatasetInfo:
     )
     w, h = facts.size
     _check_array(root / "frames.npy", (num_frames, h, w, 3), (np.uint8,))
+    _check_array(root / "masks.npy", (num_frames, h, w), (np.uint8,))
     _check_array(root / "keypoints.npy", (num_frames, NUM_KEYPOINTS, 3), (np.float32,))
     _check_array(root / "faces.npy", (num_frames, 4), (np.int32, np.int64))
-    problem = background_problem(root / "background.png", facts.source_size)
-    if problem:
-        raise _fail(root / "background.png", problem)
+    for name in ("background.png", "background_uncovered.png"):
+        problem = background_problem(root / name, facts.source_size)
+        if problem:
+            raise _fail(root / name, problem)
     return info
 
 
@@ -428,12 +431,14 @@ class _SplitData(Dataset):
         self.faces = np.load(self.root / "faces.npy", allow_pickle=False).astype(np.int64)  # (T, 4)
         self._labels = _LabelCache(label_cache_mb * 2**20)
         self._frames: np.ndarray | None = None
+        self._masks: np.ndarray | None = None
         self._frames_pid: int | None = None
 
     def __getstate__(self) -> dict:
         # Spawned workers receive the dataset pickled: send neither the map nor the cached labels.
         state = self.__dict__.copy()
         state["_frames"] = None
+        state["_masks"] = None
         state["_frames_pid"] = None
         state["_labels"] = _LabelCache(self._labels.budget)
         return state
@@ -441,14 +446,29 @@ class _SplitData(Dataset):
     @property
     def frames(self) -> np.ndarray:
         """``(T, H, W, 3)`` uint8 memory map of all frames (every split), opened once per process."""
+        self._open_maps()
+        return self._frames
+
+    @property
+    def masks(self) -> np.ndarray:
+        """``(T, H, W)`` uint8 memory map of the person masks of all frames (255 = person)."""
+        self._open_maps()
+        return self._masks
+
+    def _open_maps(self) -> None:
         if self._frames is None or self._frames_pid != os.getpid():
             self._frames = np.load(self.root / "frames.npy", mmap_mode="r")
+            self._masks = np.load(self.root / "masks.npy", mmap_mode="r")
             self._frames_pid = os.getpid()
-        return self._frames
 
     def image(self, t: int) -> torch.Tensor:
         """Frame ``t`` as ``(3, H, W)`` float32 in ``[-1, 1]``."""
         return image_to_tensor(self.frames[t])
+
+    def mask(self, t: int) -> torch.Tensor:
+        """The person mask of frame ``t`` as ``(1, H, W)`` float32 in ``[0, 1]`` (1 = person)."""
+        m = torch.from_numpy(np.array(self.masks[t], dtype=np.uint8, copy=True))
+        return m[None].float().div_(255.0)
 
     def label(self, t: int) -> torch.Tensor:
         """The stick figure of frame ``t`` as ``(3, H, W)`` float32 in ``[-1, 1]``."""

@@ -2,13 +2,21 @@
 
 The folder (written atomically: a failure leaves nothing behind)::
 
-    dataset.json    what was done: source, sizes, crop window, face box size, splits (DatasetInfo)
+    dataset.json    what was done: source, sizes, crop window, face box size, splits (DatasetInfo),
+                    and how the background plate was made ("background")
     frames.npy      (T, H, W, 3) uint8 RGB training frames, memory-mappable (no decoding while training)
+    masks.npy       (T, H, W) uint8 person masks of those frames (255 = person), cropped like them
     keypoints.npy   (T, 137, 3) float32 keypoints in training-frame pixels (missing = 0)
     faces.npy       (T, 4) int32 face boxes (x0, y0, x1, y1) in training-frame pixels
     poses.npz       the pose file in source pixels, as `dancenow pose` writes it
-    background.png  the target video's background: per-pixel median of frames sampled over the video
-                    (transfer pastes generated crops back into it to keep the target's framing)
+    background.png  the target video's clean background plate without the person (data/plate.py),
+                    at the video's size (transfer pastes generated crops back into it)
+    background_uncovered.png  8-bit mask of the plate: 255 where the person never uncovered the
+                    background (those pixels are inpainted), 0 elsewhere
+
+Person masks come from MediaPipe's person segmentation (:class:`PersonSegmenter`, the mask
+Holistic computes), run on every frame in the pass that writes the frames: the same pass serves
+poses detected now and poses read from a file, and no per-frame mask outlives its frame.
 
 Frames are cropped with one fixed window that holds the person in every frame
 (:mod:`dancenow.data.crop`), or the whole frame letterboxed with ``full_frame=True``.
@@ -33,9 +41,11 @@ from dancenow.data import (
     size_problem,
 )
 from dancenow.data import crop as cropping
+from dancenow.data.plate import PlateBuilder, dilation_px
 from dancenow.errors import InputError
-from dancenow.pose.extract import detect_video
+from dancenow.pose.extract import DEFAULT_MAX_SIDE, detect_video
 from dancenow.pose.layout import BODY
+from dancenow.pose.mediapipe_backend import PersonSegmenter
 from dancenow.pose.posefile import PoseSequence, load_poses_of, save_poses
 from dancenow.utils.atomic import atomic_dir
 from dancenow.utils.disk import check_free_space
@@ -74,52 +84,71 @@ def _check_output(output: Path) -> None:
 
 def _write_frames(
     video: Path,
-    path: Path,
+    folder: Path,
     window: tuple[int, int, int, int],
     size: tuple[int, int],
     num_frames: int,
     border: str,
     progress: bool,
-) -> np.ndarray:
-    """Stream the video into ``path``, a ``(T, h, w, 3)`` uint8 .npy, one cropped frame at a time.
+) -> PlateBuilder:
+    """Stream the video into ``folder``: ``frames.npy`` ``(T, h, w, 3)`` and ``masks.npy``
+    ``(T, h, w)`` uint8, one cropped frame and its person mask at a time.
 
-    Returns the background estimate: the per-pixel median of up to ``BACKGROUND_SAMPLES`` frames
-    spread over the video (the dancer moves, so most pixels show the background in most samples).
+    Every frame is segmented (in order: the segmenter tracks the person); masks are cropped
+    exactly like the frames, so they stay aligned pixel for pixel. Returns the plate samples:
+    up to ``BACKGROUND_SAMPLES`` frames spread over the video, with their masks, at
+    :func:`~dancenow.data.background_size`.
     """
     width, height = size
-    every = max(1, num_frames // BACKGROUND_SAMPLES)
-    samples: list[np.ndarray] = []
-    frames = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=(num_frames, height, width, 3))
+    plate = PlateBuilder(num_frames, BACKGROUND_SAMPLES)
+    frames = np.lib.format.open_memmap(
+        folder / "frames.npy", mode="w+", dtype=np.uint8, shape=(num_frames, height, width, 3)
+    )
+    masks = np.lib.format.open_memmap(
+        folder / "masks.npy", mode="w+", dtype=np.uint8, shape=(num_frames, height, width)
+    )
     count = 0
     bar = progress_bar(num_frames, f"prepare {video.name}", "frame", enabled=progress)
     try:
-        for frame in iter_frames(video):
-            if count == num_frames:
-                raise InputError(video, f"decodes to more frames than its {num_frames} poses")
-            frames[count] = cropping.crop_frame(frame.image, window, size, border=border)
-            if count % every == 0 and len(samples) < BACKGROUND_SAMPLES:
-                samples.append(_shrink(frame.image))
-            count += 1
-            bar.update(1)
+        with PersonSegmenter(max_side=DEFAULT_MAX_SIDE) as segment:
+            for frame in iter_frames(video):
+                if count == num_frames:
+                    raise InputError(video, f"decodes to more frames than its {num_frames} poses")
+                mask = segment(frame.image)
+                frames[count] = cropping.crop_frame(frame.image, window, size, border=border)
+                masks[count] = cropping.crop_frame(mask, window, size, border=border)
+                if plate.wants(count):
+                    plate.add(_shrink(frame.image), _shrink(mask))
+                count += 1
+                bar.update(1)
         if count != num_frames:
             raise InputError(video, f"decodes to {count} frames, but its poses have {num_frames}")
         frames.flush()
+        masks.flush()
     finally:
         bar.close()
-        del frames  # close the memory map before the folder is renamed (or removed)
-    return np.median(np.stack(samples), axis=0).astype(np.uint8)
+        del frames, masks  # close the memory maps before the folder is renamed (or removed)
+    return plate
 
 
 BACKGROUND_SAMPLES = 25
 
 
 def _shrink(image: np.ndarray) -> np.ndarray:
-    """``image`` at :func:`~dancenow.data.background_size` (a copy)."""
+    """``(H, W, ...)`` ``image`` at :func:`~dancenow.data.background_size` (a copy)."""
     h, w = image.shape[:2]
     size = background_size((w, h))
     if size == (w, h):
         return image.copy()
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+
+
+def _person_height(seq: PoseSequence) -> float:
+    """Median height (source pixels) of the person's box over the frames where they are found."""
+    boxes = cropping.person_boxes(seq.keypoints)
+    heights = boxes[:, 3] - boxes[:, 1]
+    heights = heights[np.isfinite(heights)]
+    return float(np.median(heights)) if heights.size else 0.0
 
 
 def _crop_window(
@@ -180,8 +209,9 @@ def prepare_dataset(
     video, output = Path(video), Path(output)
     _check_output(output)
     info = probe(video)
-    # before pose detection (the long part): frames.npy dominates; keypoints, faces and poses add a little
-    check_free_space(output, info.num_frames * (height * width * 3 + 2 * 137 * 3 * 4 + 16), "the dataset")
+    # before pose detection (the long part): frames.npy and masks.npy dominate; keypoints, faces
+    # and poses add a little
+    check_free_space(output, info.num_frames * (height * width * 4 + 2 * 137 * 3 * 4 + 16), "the dataset")
     if poses is not None:
         poses_path = Path(poses)
         seq = load_poses_of(poses_path, video, (info.width, info.height))
@@ -197,7 +227,8 @@ def prepare_dataset(
     if num_train < 2:
         raise InputError(video, f"too short: {num_frames} frames leave {num_train} for training (need 2)")
 
-    window, border = _crop_window(seq, (info.width, info.height), (width, height), full_frame)
+    source_size = (info.width, info.height)
+    window, border = _crop_window(seq, source_size, (width, height), full_frame)
     keypoints = cropping.transform_keypoints(seq.keypoints, window, (width, height))
     face_size = cropping.face_size_for(height, width)
     faces = cropping.face_boxes(keypoints, height, width, face_size)
@@ -215,12 +246,25 @@ def prepare_dataset(
         "splits": {"train": [0, num_train], "val": [num_train, num_frames]},
         "detector": seq.detector,
         "body_detected_fraction": float(detected.mean()),
+        "segmentation": PersonSegmenter.name,
     }
     with atomic_dir(output) as tmp:
-        background = _write_frames(
-            video, tmp / "frames.npy", window, (width, height), num_frames, border, progress
-        )
+        samples = _write_frames(video, tmp, window, (width, height), num_frames, border, progress)
+        dilation = dilation_px(_person_height(seq) * background_size(source_size)[0] / info.width)
+        background, uncovered = samples.build(dilation)
         cv2.imwrite(str(tmp / "background.png"), cv2.cvtColor(background, cv2.COLOR_RGB2BGR))
+        cv2.imwrite(str(tmp / "background_uncovered.png"), uncovered.astype(np.uint8) * 255)
+        meta["background"] = {
+            "samples": len(samples.frames),
+            "dilation_px": dilation,
+            "uncovered_fraction": float(uncovered.mean()),
+        }
+        if uncovered.mean() > 0.02:
+            log.info(
+                "%.1f%% of the background is never uncovered by the person: inpainted "
+                "(background_uncovered.png shows where)",
+                100 * uncovered.mean(),
+            )
         np.save(tmp / "keypoints.npy", keypoints.astype(np.float32))
         np.save(tmp / "faces.npy", faces.astype(np.int32))
         save_poses(tmp / "poses.npz", seq)

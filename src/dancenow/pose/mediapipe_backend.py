@@ -1,4 +1,4 @@
-"""MediaPipe Holistic → ``openpose137``.
+"""MediaPipe Holistic → ``openpose137``, and MediaPipe person masks (:class:`PersonSegmenter`).
 
 MediaPipe 0.10.21 ships its models in the wheel, so this runs offline; only
 ``model_complexity=1`` is bundled (0 and 2 would download). Holistic follows one person
@@ -176,6 +176,66 @@ class HolisticDetector:
 
     def close(self) -> None:
         self._holistic.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class PersonSegmenter:
+    """Soft person masks of consecutive frames of one video (tracking mode), from MediaPipe.
+
+    The mask is the one Holistic computes with ``enable_segmentation=True``: BlazePose's
+    landmark model outputs it alongside the body points. Running BlazePose alone (without the
+    face mesh and hand models) gives that mask for a fraction of Holistic's cost, so frames
+    whose poses are already known (a pose file, or detection earlier in the same run) are
+    segmented without detecting their poses again.
+    """
+
+    name = "mediapipe-pose-segmentation-0.10.21"
+
+    def __init__(self, *, max_side: int | None = None):
+        import mediapipe as mp  # imported lazily: it is slow to import and spams the log
+
+        # The segmentation network runs at 256 px around the person whatever the input size;
+        # larger frames are shrunk first to save the conversion into MediaPipe.
+        self.max_side = max_side
+        with _quiet_native_stderr():
+            self._pose = mp.solutions.pose.Pose(
+                static_image_mode=False,
+                model_complexity=1,  # the only complexity whose model ships in the wheel
+                smooth_landmarks=True,
+                enable_segmentation=True,
+                smooth_segmentation=True,
+                min_detection_confidence=0.5,
+                min_tracking_confidence=0.5,
+            )
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        """``(H, W, 3)`` uint8 RGB frame -> ``(H, W)`` uint8 person mask (255 = person, 0 = not).
+
+        All zeros while no person is found.
+        """
+        import cv2
+
+        height, width = image.shape[:2]
+        small = image
+        if self.max_side is not None and max(height, width) > self.max_side:
+            s = self.max_side / max(height, width)
+            small = cv2.resize(image, (round(width * s), round(height * s)), interpolation=cv2.INTER_AREA)
+        with _quiet_native_stderr():
+            result = self._pose.process(np.ascontiguousarray(small))
+        if result.segmentation_mask is None:
+            return np.zeros((height, width), np.uint8)
+        mask = np.clip(result.segmentation_mask * 255 + 0.5, 0, 255).astype(np.uint8)
+        if mask.shape != (height, width):
+            mask = cv2.resize(mask, (width, height), interpolation=cv2.INTER_LINEAR)
+        return mask
+
+    def close(self) -> None:
+        self._pose.close()
 
     def __enter__(self):
         return self

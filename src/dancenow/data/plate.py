@@ -1,0 +1,114 @@
+"""A clean background plate of a target video: the room without the person.
+
+A plain per-pixel median over frames keeps a ghost of the person wherever they stand still for
+a while (a tai-chi form, a turn on the spot): there the person *is* the median. The plate here
+takes, for each pixel, the median over only the sampled frames where that pixel is outside the
+dilated person mask. Pixels the person covers in every sample have no such frame; they are
+filled by OpenCV inpainting from their surroundings and reported in a mask, so nothing
+downstream mistakes them for seen background.
+
+Memory stays bounded: :class:`PlateBuilder` keeps a fixed number of frames (spread over the
+video, as they stream past) and computes the median in horizontal strips.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+__all__ = ["PERSON_THRESHOLD", "DILATION", "INPAINT_RADIUS", "PlateBuilder", "clean_plate", "dilation_px"]
+
+PERSON_THRESHOLD = 64
+"""A mask value (0..255) above this counts as person: generous, since a missed person leaves a ghost."""
+DILATION = 0.04
+"""The person mask grows by this fraction of the person's height: the segmentation's soft edge,
+loose hair and clothes, and the shadow at the feet."""
+INPAINT_RADIUS = 5  # pixels: OpenCV's neighbourhood for each inpainted pixel
+_STRIP_BYTES = 32 * 2**20  # working memory of the masked median
+
+
+def dilation_px(person_height: float) -> int:
+    """Pixels by which to grow the person mask of a person ``person_height`` pixels tall (>= 2)."""
+    return max(2, round(DILATION * person_height))
+
+
+def _masked_median_rows(frames: np.ndarray, person: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-pixel median of ``frames`` ``(N, h, W, 3)`` uint8 over samples where ``person`` ``(N, h, W)``
+    is False. Returns ``(h, W, 3)`` uint8 (0 where no sample is free) and ``(h, W)`` free-sample counts.
+    """
+    values = frames.astype(np.uint16)
+    values[person] = 256  # sorts after every real value
+    values.sort(axis=0)
+    count = (~person).sum(axis=0)  # (h, W)
+    lo = np.maximum(count - 1, 0) // 2
+    hi = count // 2
+    lo3 = np.broadcast_to(lo[None, ..., None], (1, *values.shape[1:]))
+    hi3 = np.broadcast_to(np.minimum(hi, len(frames) - 1)[None, ..., None], (1, *values.shape[1:]))
+    a = np.take_along_axis(values, lo3, axis=0)[0]
+    b = np.take_along_axis(values, hi3, axis=0)[0]
+    median = (a + b + 1) // 2  # np.median's mean of the two middle values, rounded half up
+    median[count == 0] = 0
+    return median.astype(np.uint8), count
+
+
+def clean_plate(frames: np.ndarray, masks: np.ndarray, dilation: int) -> tuple[np.ndarray, np.ndarray]:
+    """The background plate of ``frames`` with the person masked out.
+
+    Args:
+        frames: ``(N, H, W, 3)`` uint8 frames sampled over the video (any channel order).
+        masks: ``(N, H, W)`` uint8 person masks of those frames (0..255; 255 = person).
+        dilation: pixels by which each mask grows before it is applied (:func:`dilation_px`).
+
+    Returns:
+        ``(plate, uncovered)``: ``(H, W, 3)`` uint8 plate, and ``(H, W)`` bool, True where no
+        sample showed the background (those pixels of the plate are inpainted).
+    """
+    frames = np.asarray(frames)
+    masks = np.asarray(masks)
+    if frames.ndim != 4 or frames.shape[-1] != 3 or masks.shape != frames.shape[:3] or len(frames) == 0:
+        raise ValueError(f"need (N, H, W, 3) frames and (N, H, W) masks, got {frames.shape}, {masks.shape}")
+    n, height, width = masks.shape
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * dilation + 1, 2 * dilation + 1))
+    person = np.stack(
+        [cv2.dilate((m > PERSON_THRESHOLD).astype(np.uint8), kernel) > 0 for m in masks]
+    )  # (N, H, W)
+    plate = np.empty((height, width, 3), np.uint8)
+    uncovered = np.empty((height, width), bool)
+    rows = max(1, _STRIP_BYTES // (n * width * 3 * 2))
+    for r0 in range(0, height, rows):
+        r1 = min(height, r0 + rows)
+        plate[r0:r1], count = _masked_median_rows(frames[:, r0:r1], person[:, r0:r1])
+        uncovered[r0:r1] = count == 0
+    if uncovered.all():
+        # Nothing to inpaint from (the person fills every sample): the plain median is the best
+        # guess left, and every pixel is flagged as never seen.
+        return np.median(frames, axis=0).astype(np.uint8), uncovered
+    if uncovered.any():
+        plate = cv2.inpaint(plate, uncovered.astype(np.uint8), INPAINT_RADIUS, cv2.INPAINT_TELEA)
+    return plate, uncovered
+
+
+class PlateBuilder:
+    """Collects up to ``samples`` frames (with their masks) spread evenly over a ``num_frames`` video.
+
+    Feed every frame in order to :meth:`add`; only the sampled ones are kept.
+    """
+
+    def __init__(self, num_frames: int, samples: int):
+        self.every = max(1, num_frames // samples)
+        self.samples = samples
+        self.frames: list[np.ndarray] = []
+        self.masks: list[np.ndarray] = []
+
+    def wants(self, index: int) -> bool:
+        """Whether frame ``index`` (0-based, in order) is one of the samples."""
+        return index % self.every == 0 and len(self.frames) < self.samples
+
+    def add(self, frame: np.ndarray, mask: np.ndarray) -> None:
+        """Keep one sampled ``(H, W, 3)`` uint8 frame and its ``(H, W)`` uint8 mask."""
+        self.frames.append(frame)
+        self.masks.append(mask)
+
+    def build(self, dilation: int) -> tuple[np.ndarray, np.ndarray]:
+        """:func:`clean_plate` of the kept samples."""
+        return clean_plate(np.stack(self.frames), np.stack(self.masks), dilation)
