@@ -95,14 +95,15 @@ class PlateBuilder:
     """
 
     def __init__(self, num_frames: int, samples: int):
-        self.every = max(1, num_frames // samples)
-        self.samples = samples
+        # Evenly over the whole video, first and last frames included (a short video must not
+        # be sampled only at its start).
+        self.indices = frozenset(np.linspace(0, max(0, num_frames - 1), samples).round().astype(int).tolist())
         self.frames: list[np.ndarray] = []
         self.masks: list[np.ndarray] = []
 
     def wants(self, index: int) -> bool:
-        """Whether frame ``index`` (0-based, in order) is one of the samples."""
-        return index % self.every == 0 and len(self.frames) < self.samples
+        """Whether frame ``index`` (0-based) is one of the samples."""
+        return index in self.indices
 
     def add(self, frame: np.ndarray, mask: np.ndarray) -> None:
         """Keep one sampled ``(H, W, 3)`` uint8 frame and its ``(H, W)`` uint8 mask."""
