@@ -48,7 +48,7 @@ def main() -> None:
         middle = cv2.resize(middle, plate.shape[1::-1], interpolation=cv2.INTER_AREA)
     diff = np.abs(plate.astype(np.int16) - median.astype(np.int16)).mean(axis=-1)
     print(f"{args.dataset}: inpainted {100 * (uncovered > 0).mean():.1f} % of the plate")
-    print(f"mean |plate - plain median|: {diff.mean():.1f} (top 1 % of pixels: {np.percentile(diff, 99):.1f})")
+    print(f"mean |plate - plain median|: {diff.mean():.1f} (top 1 %: {np.percentile(diff, 99):.1f})")
     gap = np.full((plate.shape[0], 4, 3), 255, np.uint8)
     mask = np.repeat(uncovered[..., None], 3, -1)
     row = np.concatenate([middle, gap, median, gap, plate, gap, mask], axis=1)
