@@ -233,8 +233,8 @@ def _add_prepare(sub) -> None:
         "prepare",
         help="turn a target video into a training dataset",
         description="Detect (or load) the target's poses, choose one crop window around everywhere the\n"
-        "person goes, store frames at training size, compute face boxes, and split off the last\n"
-        "frames for validation.",
+        "person goes, store frames and person masks at training size, compute face boxes, make a\n"
+        "clean background plate without the person, and split off the last frames for validation.",
         epilog="examples:\n  dancenow prepare target.mp4 -o target_ds\n"
         "  dancenow prepare target.mp4 -o target_ds --poses target_poses.npz --size 512x256\n"
         "  dancenow prepare target.mp4 -o target_ds --full-frame --val-fraction 0.1",

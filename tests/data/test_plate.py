@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from dancenow.data.dataset import FrameDataset, load_dataset_info
-from dancenow.data.plate import clean_plate
+from dancenow.data.plate import MIN_FREE, PERSON_THRESHOLD, PlateBuilder, clean_plate
 from dancenow.data.prepare import prepare_dataset
 from dancenow.errors import InputError
 from dancenow.pose.posefile import PoseSequence, save_poses
@@ -129,13 +129,35 @@ def test_clean_plate_is_the_median_over_free_samples():
     frames = rng.integers(0, 256, (7, 300, 9, 3), dtype=np.uint8)
     masks = np.where(rng.random((7, 300, 9)) < 0.4, 255, 0).astype(np.uint8)
     masks[:, 0, 0] = 255  # never free
+    masks[1:, 0, 1] = 255  # free once: not enough to trust
     plate, uncovered = clean_plate(frames, masks, dilation=0)
-    free = (masks <= 64)[..., None].repeat(3, -1)
+    free = masks <= PERSON_THRESHOLD
+    count = free.sum(axis=0)
+    assert uncovered[0, 0] and uncovered[0, 1]
+    np.testing.assert_array_equal(uncovered, count < MIN_FREE)
+    free3 = free[..., None].repeat(3, -1)
     with np.errstate(all="ignore"), pytest.warns(RuntimeWarning, match="All-NaN"):
-        expected = np.nanmedian(np.where(free, frames.astype(np.float64), np.nan), axis=0)
+        expected = np.nanmedian(np.where(free3, frames.astype(np.float64), np.nan), axis=0)
     ok = ~uncovered
-    assert uncovered[0, 0] and uncovered.sum() == (~free[..., 0]).all(axis=0).sum()
     assert np.abs(plate[ok] - np.floor(expected[ok] + 0.5)).max() == 0
+
+
+def test_a_lost_mask_does_not_paint_the_person_into_the_plate():
+    """A sample whose poses show a person but whose mask is empty is left out."""
+    background = np.full((40, 30, 3), 200, np.uint8)
+    person = np.zeros((40, 30), np.uint8)
+    person[10:30, 10:20] = 255
+    with_person = background.copy()
+    with_person[person > 0] = (255, 0, 0)
+    builder = PlateBuilder(num_frames=6, samples=6)
+    for t in range(6):
+        assert builder.wants(t)
+        lost = t in (0, 3)  # two: enough free samples to be trusted, were they used
+        builder.add(with_person, np.zeros_like(person) if lost else person, person_detected=True)
+    plate, uncovered = builder.build(dilation=1)
+    assert builder.used == 4
+    assert uncovered[10:30, 10:20].all()  # never seen: inpainted from the grey around it
+    assert np.abs(plate.astype(int) - 200).max() <= 2
 
 
 def test_an_older_dataset_asks_for_prepare_again(tiny_dataset, tmp_path):

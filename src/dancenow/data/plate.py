@@ -13,16 +13,31 @@ video, as they stream past) and computes the median in horizontal strips.
 
 from __future__ import annotations
 
+import logging
+
 import cv2
 import numpy as np
 
-__all__ = ["PERSON_THRESHOLD", "DILATION", "INPAINT_RADIUS", "PlateBuilder", "clean_plate", "dilation_px"]
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "DILATION",
+    "INPAINT_RADIUS",
+    "MIN_FREE",
+    "PERSON_THRESHOLD",
+    "PlateBuilder",
+    "clean_plate",
+    "dilation_px",
+]
 
 PERSON_THRESHOLD = 64
 """A mask value (0..255) above this counts as person: generous, since a missed person leaves a ghost."""
 DILATION = 0.04
 """The person mask grows by this fraction of the person's height: the segmentation's soft edge,
 loose hair and clothes, and the shadow at the feet."""
+MIN_FREE = 2
+"""A pixel needs this many samples showing the background, or it is inpainted: one sample whose
+mask missed the person (a segmentation dropout) must not paint the person back into the plate."""
 INPAINT_RADIUS = 5  # pixels: OpenCV's neighbourhood for each inpainted pixel
 _STRIP_BYTES = 32 * 2**20  # working memory of the masked median
 
@@ -60,8 +75,8 @@ def clean_plate(frames: np.ndarray, masks: np.ndarray, dilation: int) -> tuple[n
         dilation: pixels by which each mask grows before it is applied (:func:`dilation_px`).
 
     Returns:
-        ``(plate, uncovered)``: ``(H, W, 3)`` uint8 plate, and ``(H, W)`` bool, True where no
-        sample showed the background (those pixels of the plate are inpainted).
+        ``(plate, uncovered)``: ``(H, W, 3)`` uint8 plate, and ``(H, W)`` bool, True where fewer
+        than :data:`MIN_FREE` samples showed the background (those pixels are inpainted).
     """
     frames = np.asarray(frames)
     masks = np.asarray(masks)
@@ -78,7 +93,7 @@ def clean_plate(frames: np.ndarray, masks: np.ndarray, dilation: int) -> tuple[n
     for r0 in range(0, height, rows):
         r1 = min(height, r0 + rows)
         plate[r0:r1], count = _masked_median_rows(frames[:, r0:r1], person[:, r0:r1])
-        uncovered[r0:r1] = count == 0
+        uncovered[r0:r1] = count < min(MIN_FREE, n)
     if uncovered.all():
         # Nothing to inpaint from (the person fills every sample): the plain median is the best
         # guess left, and every pixel is flagged as never seen.
@@ -100,16 +115,33 @@ class PlateBuilder:
         self.indices = frozenset(np.linspace(0, max(0, num_frames - 1), samples).round().astype(int).tolist())
         self.frames: list[np.ndarray] = []
         self.masks: list[np.ndarray] = []
+        self.trusted: list[bool] = []
+        self.used = 0  # samples the plate was built from (after build)
 
     def wants(self, index: int) -> bool:
         """Whether frame ``index`` (0-based) is one of the samples."""
         return index in self.indices
 
-    def add(self, frame: np.ndarray, mask: np.ndarray) -> None:
-        """Keep one sampled ``(H, W, 3)`` uint8 frame and its ``(H, W)`` uint8 mask."""
+    def add(self, frame: np.ndarray, mask: np.ndarray, person_detected: bool) -> None:
+        """Keep one sampled ``(H, W, 3)`` uint8 frame and its ``(H, W)`` uint8 mask.
+
+        ``person_detected``: the frame's poses show a person. If its mask is empty anyway (the
+        segmenter lost them, as it can on a video's first frame), the sample is only used when
+        no other is: its mask would call the person background.
+        """
         self.frames.append(frame)
         self.masks.append(mask)
+        self.trusted.append(not (person_detected and not (mask > PERSON_THRESHOLD).any()))
 
     def build(self, dilation: int) -> tuple[np.ndarray, np.ndarray]:
-        """:func:`clean_plate` of the kept samples."""
-        return clean_plate(np.stack(self.frames), np.stack(self.masks), dilation)
+        """:func:`clean_plate` of the kept samples (those with a trusted mask, if any)."""
+        keep = [i for i, ok in enumerate(self.trusted) if ok]
+        if not keep:
+            log.warning(
+                "the person segmentation found nobody in the sampled frames: the background may show them"
+            )
+            keep = list(range(len(self.frames)))
+        self.used = len(keep)
+        return clean_plate(
+            np.stack([self.frames[i] for i in keep]), np.stack([self.masks[i] for i in keep]), dilation
+        )

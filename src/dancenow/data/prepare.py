@@ -89,13 +89,15 @@ def _write_frames(
     size: tuple[int, int],
     num_frames: int,
     border: str,
+    detected: np.ndarray,
     progress: bool,
 ) -> PlateBuilder:
     """Stream the video into ``folder``: ``frames.npy`` ``(T, h, w, 3)`` and ``masks.npy``
     ``(T, h, w)`` uint8, one cropped frame and its person mask at a time.
 
     Every frame is segmented (in order: the segmenter tracks the person); masks are cropped
-    exactly like the frames, so they stay aligned pixel for pixel. Returns the plate samples:
+    exactly like the frames, so they stay aligned pixel for pixel. ``detected``: ``(T,)`` bool,
+    frames whose poses show a person. Returns the plate samples:
     up to ``BACKGROUND_SAMPLES`` frames spread over the video, with their masks, at
     :func:`~dancenow.data.background_size`.
     """
@@ -118,7 +120,7 @@ def _write_frames(
                 frames[count] = cropping.crop_frame(frame.image, window, size, border=border)
                 masks[count] = cropping.crop_frame(mask, window, size, border=border)
                 if plate.wants(count):
-                    plate.add(_shrink(frame.image), _shrink(mask))
+                    plate.add(_shrink(frame.image), _shrink(mask), bool(detected[count]))
                 count += 1
                 bar.update(1)
         if count != num_frames:
@@ -249,13 +251,13 @@ def prepare_dataset(
         "segmentation": PersonSegmenter.name,
     }
     with atomic_dir(output) as tmp:
-        samples = _write_frames(video, tmp, window, (width, height), num_frames, border, progress)
+        samples = _write_frames(video, tmp, window, (width, height), num_frames, border, detected, progress)
         dilation = dilation_px(_person_height(seq) * background_size(source_size)[0] / info.width)
         background, uncovered = samples.build(dilation)
         cv2.imwrite(str(tmp / "background.png"), cv2.cvtColor(background, cv2.COLOR_RGB2BGR))
         cv2.imwrite(str(tmp / "background_uncovered.png"), uncovered.astype(np.uint8) * 255)
         meta["background"] = {
-            "samples": len(samples.frames),
+            "samples": samples.used,
             "dilation_px": dilation,
             "uncovered_fraction": float(uncovered.mean()),
         }
