@@ -21,6 +21,7 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 __all__ = [
+    "BELOW",
     "DILATION",
     "INPAINT_RADIUS",
     "MIN_FREE",
@@ -34,7 +35,10 @@ PERSON_THRESHOLD = 64
 """A mask value (0..255) above this counts as person: generous, since a missed person leaves a ghost."""
 DILATION = 0.04
 """The person mask grows by this fraction of the person's height: the segmentation's soft edge,
-loose hair and clothes, and the shadow at the feet."""
+loose hair and clothes."""
+BELOW = 3
+"""...and downward by this many times as much: shadows and floor reflections lie under the feet,
+outside any person mask."""
 MIN_FREE = 2
 """A pixel needs this many samples showing the background, or it is inpainted: one sample whose
 mask missed the person (a segmentation dropout) must not paint the person back into the plate."""
@@ -45,6 +49,18 @@ _STRIP_BYTES = 32 * 2**20  # working memory of the masked median
 def dilation_px(person_height: float) -> int:
     """Pixels by which to grow the person mask of a person ``person_height`` pixels tall (>= 2)."""
     return max(2, round(DILATION * person_height))
+
+
+def _grow(person: np.ndarray, dilation: int) -> np.ndarray:
+    """``(H, W)`` bool ``person`` grown by ``dilation`` pixels, and by ``BELOW`` x that downward."""
+    m = person.astype(np.uint8)
+    if dilation > 0:
+        disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * dilation + 1, 2 * dilation + 1))
+        m = cv2.dilate(m, disc)
+        down = BELOW * dilation
+        # A column kernel anchored at its bottom: each pixel takes the mask from up to `down` rows above.
+        m = cv2.dilate(m, np.ones((down + 1, 1), np.uint8), anchor=(0, down))
+    return m > 0
 
 
 def _masked_median_rows(frames: np.ndarray, person: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -72,7 +88,8 @@ def clean_plate(frames: np.ndarray, masks: np.ndarray, dilation: int) -> tuple[n
     Args:
         frames: ``(N, H, W, 3)`` uint8 frames sampled over the video (any channel order).
         masks: ``(N, H, W)`` uint8 person masks of those frames (0..255; 255 = person).
-        dilation: pixels by which each mask grows before it is applied (:func:`dilation_px`).
+        dilation: pixels by which each mask grows before it is applied (:func:`dilation_px`),
+            and ``BELOW`` times as much downward.
 
     Returns:
         ``(plate, uncovered)``: ``(H, W, 3)`` uint8 plate, and ``(H, W)`` bool, True where fewer
@@ -83,10 +100,7 @@ def clean_plate(frames: np.ndarray, masks: np.ndarray, dilation: int) -> tuple[n
     if frames.ndim != 4 or frames.shape[-1] != 3 or masks.shape != frames.shape[:3] or len(frames) == 0:
         raise ValueError(f"need (N, H, W, 3) frames and (N, H, W) masks, got {frames.shape}, {masks.shape}")
     n, height, width = masks.shape
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * dilation + 1, 2 * dilation + 1))
-    person = np.stack(
-        [cv2.dilate((m > PERSON_THRESHOLD).astype(np.uint8), kernel) > 0 for m in masks]
-    )  # (N, H, W)
+    person = np.stack([_grow(m > PERSON_THRESHOLD, dilation) for m in masks])  # (N, H, W)
     plate = np.empty((height, width, 3), np.uint8)
     uncovered = np.empty((height, width), bool)
     rows = max(1, _STRIP_BYTES // (n * width * 3 * 2))
