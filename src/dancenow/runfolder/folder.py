@@ -8,7 +8,8 @@ Layout::
     RUN/face_generator.safetensors    face residual generator (after the face stage)
     RUN/target_poses.npz              the target's poses (source pixels), as `dancenow pose` writes them
     RUN/target_pose_stats.json        their statistics, for global pose normalization (paper §3.2)
-    RUN/background.png                the target video's background (transfer pastes crops into it)
+    RUN/background.png                the target's clean background plate, from the dataset (transfer
+                                      pastes crops into it)
     RUN/checkpoint/                   resume state: the weights above + discriminators.safetensors
                                       + training_state.pt (optimizers, step, RNG; weights_only=True)
 
