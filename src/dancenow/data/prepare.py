@@ -145,6 +145,22 @@ def _shrink(image: np.ndarray) -> np.ndarray:
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
 
 
+def _write_plate(folder: Path, samples: PlateBuilder, seq: PoseSequence, source_size) -> dict:
+    """Write ``background.png`` and ``background_uncovered.png``; returns how they were made."""
+    scale = background_size(source_size)[0] / source_size[0]
+    dilation = dilation_px(_person_height(seq) * scale)
+    background, uncovered = samples.build(dilation)
+    cv2.imwrite(str(folder / "background.png"), cv2.cvtColor(background, cv2.COLOR_RGB2BGR))
+    cv2.imwrite(str(folder / "background_uncovered.png"), uncovered.astype(np.uint8) * 255)
+    if uncovered.mean() > 0.02:
+        log.info(
+            "%.1f%% of the background is never uncovered by the person: inpainted "
+            "(background_uncovered.png shows where)",
+            100 * uncovered.mean(),
+        )
+    return {"samples": samples.used, "dilation_px": dilation, "uncovered_fraction": float(uncovered.mean())}
+
+
 def _person_height(seq: PoseSequence) -> float:
     """Median height (source pixels) of the person's box over the frames where they are found."""
     boxes = cropping.person_boxes(seq.keypoints)
@@ -252,21 +268,7 @@ def prepare_dataset(
     }
     with atomic_dir(output) as tmp:
         samples = _write_frames(video, tmp, window, (width, height), num_frames, border, detected, progress)
-        dilation = dilation_px(_person_height(seq) * background_size(source_size)[0] / info.width)
-        background, uncovered = samples.build(dilation)
-        cv2.imwrite(str(tmp / "background.png"), cv2.cvtColor(background, cv2.COLOR_RGB2BGR))
-        cv2.imwrite(str(tmp / "background_uncovered.png"), uncovered.astype(np.uint8) * 255)
-        meta["background"] = {
-            "samples": samples.used,
-            "dilation_px": dilation,
-            "uncovered_fraction": float(uncovered.mean()),
-        }
-        if uncovered.mean() > 0.02:
-            log.info(
-                "%.1f%% of the background is never uncovered by the person: inpainted "
-                "(background_uncovered.png shows where)",
-                100 * uncovered.mean(),
-            )
+        meta["background"] = _write_plate(tmp, samples, seq, source_size)
         np.save(tmp / "keypoints.npy", keypoints.astype(np.float32))
         np.save(tmp / "faces.npy", faces.astype(np.int32))
         save_poses(tmp / "poses.npz", seq)
