@@ -7,12 +7,13 @@
   so training and transfer labels are drawn identically.
 
 Tensors follow one convention: images and labels are ``(3, H, W)`` float32 in ``[-1, 1]``
-(RGB; a black label background is -1). Frames are read from the memory-mapped ``frames.npy``
-(no decoding), opened lazily in each process so DataLoader workers (fork or spawn) each get their
-own map. Labels are rendered on the fly from ``keypoints.npy``: ~5-7 ms per label on one core at
-any size (the renderer's per-limb Python work dominates, not pixels), so each process keeps the
-most recently rendered labels in a small LRU cache (``label_cache_mb``): a frame is the ``t`` of
-one pair and the ``t-1`` of the next, and a short split fits entirely after one epoch.
+(RGB; a black label background is -1); person masks are ``(1, H, W)`` float32 in ``[0, 1]``.
+Frames and masks are read from the memory-mapped ``frames.npy`` and ``masks.npy`` (no decoding),
+opened lazily in each process so DataLoader workers (fork or spawn) each get their own maps.
+Labels are rendered on the fly from ``keypoints.npy``: ~5-7 ms per label on one core at any
+size (the renderer's per-limb Python work dominates, not pixels), so each process keeps the most
+recently rendered labels in a small LRU cache (``label_cache_mb``): a frame is the ``t`` of one
+pair and the ``t-1`` of the next, and a short split fits entirely after one epoch.
 """
 
 from __future__ import annotations
@@ -309,8 +310,7 @@ def load_dataset_info(root: str | Path) -> DatasetInfo:
             another format version or has a bad field, ``frames.npy`` / ``masks.npy`` /
             ``keypoints.npy`` / ``faces.npy`` is missing, truncated or of the wrong shape, or
             ``background.png`` / ``background_uncovered.png`` is missing or not of the source
-            video's size. The message names the file and ends with
-            what to do.
+            video's size. The message names the file and ends with what to do.
     """
     root = Path(root)
     if not root.exists():
