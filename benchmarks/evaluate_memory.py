@@ -44,9 +44,9 @@ def long_dataset(src: Path, dst: Path, held_out: int) -> Path:
     order = np.concatenate([np.arange(t0, t1), v0 + np.arange(held_out) % (v1 - v0)])
     dst.mkdir(parents=True)
     for f in src.iterdir():
-        if f.name not in ("frames.npy", "keypoints.npy", "faces.npy", "dataset.json"):
+        if f.name not in ("frames.npy", "masks.npy", "keypoints.npy", "faces.npy", "dataset.json"):
             shutil.copy2(f, dst / f.name)
-    for name in ("keypoints.npy", "faces.npy"):
+    for name in ("masks.npy", "keypoints.npy", "faces.npy"):
         np.save(dst / name, np.load(src / name)[order])
     frames = np.load(src / "frames.npy", mmap_mode="r")
     out = np.lib.format.open_memmap(dst / "frames.npy", "w+", np.uint8, (len(order), *frames.shape[1:]))

@@ -53,7 +53,7 @@ def test_evaluate_needs_something_to_score(tiny_dataset, cli):
 
 def long_dataset(src, dst, held_out: int):
     """A copy of dataset ``src`` whose held-out split repeats its own frames ``held_out`` times
-    over (frames, keypoints and face boxes alike); the training split is unchanged."""
+    over (frames, masks, keypoints and face boxes alike); the training split is unchanged."""
     import shutil
 
     import numpy as np
@@ -62,7 +62,7 @@ def long_dataset(src, dst, held_out: int):
     (t0, t1), (v0, v1) = info["splits"]["train"], info["splits"]["val"]
     order = np.concatenate([np.arange(t0, t1), v0 + np.arange(held_out) % (v1 - v0)])
     shutil.copytree(src, dst)
-    for name in ("frames.npy", "keypoints.npy", "faces.npy"):
+    for name in ("frames.npy", "masks.npy", "keypoints.npy", "faces.npy"):
         np.save(dst / name, np.load(src / name)[order])
     info |= {"num_frames": len(order), "splits": {"train": [t0, t1], "val": [t1, len(order)]}}
     (dst / "dataset.json").write_text(json.dumps(info))
