@@ -1,6 +1,8 @@
 import pytest
 import torch
+from torch import nn
 
+from dancenow.models.blocks import norm_layer, up_norm_relu
 from dancenow.models.build import (
     build_discriminators,
     build_face_discriminator,
@@ -85,3 +87,77 @@ def test_instance_norm_kernels_agree():
     assert norm.state_dict() == {}
     with pytest.raises(ValueError, match="norm kernel"):
         set_norm_kernel(norm, "fast")
+
+
+def _up_layers(module: nn.Module) -> list[nn.Sequential]:
+    """The generator's upsampling layers: the blocks that double H and W."""
+    return [
+        m
+        for m in module.modules()
+        if isinstance(m, nn.Sequential)
+        and any(isinstance(c, (nn.Upsample, nn.ConvTranspose2d)) for c in m.children())
+    ]
+
+
+def _checkerboard(layer: nn.Module, channels: int) -> float:
+    """Largest spatial range of ``layer``'s output, 2 px away from the borders, for an input that
+    is constant in space (one random value per channel): 0 for an upsampler without checkerboard."""
+    torch.manual_seed(0)
+    x = torch.randn(1, channels, 1, 1).expand(1, channels, 10, 12).contiguous()
+    with torch.no_grad():
+        y = layer(x)[..., 2:-2, 2:-2]
+    return float((y.amax(dim=(2, 3)) - y.amin(dim=(2, 3))).max())
+
+
+def test_upsampling_doubles_the_size_with_the_parameters_of_a_transposed_conv():
+    up = up_norm_relu(16, 8)
+    assert up(torch.randn(2, 16, 7, 5)).shape == (2, 8, 14, 10)
+    transposed = nn.ConvTranspose2d(16, 8, 3, stride=2, padding=1, output_padding=1)
+    assert sum(p.numel() for p in up.parameters()) == sum(p.numel() for p in transposed.parameters())
+
+
+def test_no_generator_upsamples_with_a_checkerboard(cfg):
+    """Odena et al. 2016: a stride-2 transposed convolution turns a flat input into a checkerboard;
+    resize-then-convolve keeps it flat. Every upsampling layer of the body generator (global +
+    local enhancer) and of the face generator is checked, before its norm (which would flatten
+    any pattern a constant input makes into zeros)."""
+    generators = [build_generator(cfg, with_local=True), build_face_generator(cfg)]
+    layers = [layer for g in generators for layer in _up_layers(g)]
+    assert len(layers) == cfg.n_down + 1 + cfg.face_down
+    for layer in layers:
+        conv = next(m for m in layer if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)))
+        before_norm = layer[: list(layer).index(conv) + 1]
+        assert _checkerboard(before_norm, conv.in_channels) < 1e-5, layer
+
+
+def test_the_checkerboard_measure_catches_a_transposed_convolution():
+    """The criterion above flags pix2pixHD's original layer, so it can fail."""
+    torch.manual_seed(0)
+    transposed = nn.ConvTranspose2d(16, 8, 3, stride=2, padding=1, output_padding=1)
+    assert _checkerboard(transposed, 16) > 0.05
+
+
+def test_weights_of_the_transposed_conv_generator_are_refused(cfg, tmp_path, monkeypatch):
+    """A run folder of format version 2 is refused by its version; were the version edited, its
+    weights (same parameter count, other keys and shapes) still do not load silently."""
+    from dancenow.errors import InputError
+    from dancenow.models import generators
+    from dancenow.runfolder.folder import load_into, save_weights
+
+    def transposed(cin, cout, *, norm="instance"):  # pix2pixHD's layer, as run format 2 had it
+        return nn.Sequential(
+            nn.ConvTranspose2d(cin, cout, 3, stride=2, padding=1, output_padding=1),
+            norm_layer(norm, cout),
+            nn.ReLU(True),
+        )
+
+    with monkeypatch.context() as m:
+        m.setattr(generators, "up_norm_relu", transposed)
+        old = build_generator(cfg, with_local=False)
+    new = build_generator(cfg, with_local=False)
+    assert sum(p.numel() for p in old.parameters()) == sum(p.numel() for p in new.parameters())
+    path = tmp_path / "global_generator.safetensors"
+    save_weights(path, old.state_dict())
+    with pytest.raises(InputError, match="weights do not match config.json") as e:
+        load_into(new, path)
+    assert str(path) in str(e.value)

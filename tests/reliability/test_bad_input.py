@@ -21,6 +21,7 @@ from dancenow.cli import main
 from dancenow.data.dataset import load_dataset_info
 from dancenow.pose.layout import BODY
 from dancenow.pose.posefile import load_poses
+from dancenow.runfolder.folder import RUN_VERSION
 from dancenow.video import frame_times, probe
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -298,8 +299,16 @@ def _run_case(case: str, good, root):
         _edit_config(run, lambda d: d["train"]["model"].update(max_channels=0))
         return run, config, "model.max_channels must be in [1, 4096], got 0"
     if case == "older_format_version":
-        _edit_config(run, lambda d: d.update(dancenow_config_version=1))
-        return run, config, "version 1, this dancenow reads 2; train it again with `dancenow train`"
+        _edit_config(run, lambda d: d.update(dancenow_config_version=RUN_VERSION - 1))
+        v = RUN_VERSION
+        return (
+            run,
+            config,
+            (
+                f"trained with an older dancenow (run folder format version {v - 1}, this dancenow reads {v}); "
+                "train it again with `dancenow train`"
+            ),
+        )
     if case == "background_wrong_size":  # pasting would leave black borders around a 7x5 picture
         import cv2
 

@@ -85,9 +85,20 @@ def conv_norm_relu(
 
 
 def up_norm_relu(cin: int, cout: int, *, norm: str = "instance") -> nn.Sequential:
-    """Transposed 3×3 convolution that exactly doubles H and W, norm, ReLU (as in pix2pixHD)."""
+    """Double H and W: nearest-neighbour 2× resize, reflection padding, 3×3 conv, norm, ReLU.
+
+    ``(B, cin, H, W) -> (B, cout, 2H, 2W)``. pix2pixHD uses a stride-2 transposed convolution
+    here; its kernel overlaps unevenly (output pixels alternately take 1, 2 or 4 taps), which
+    prints a checkerboard on the generated frames. Resizing first and then convolving gives every
+    output pixel the same number of taps (Odena et al., "Deconvolution and checkerboard
+    artifacts", Distill 2016). Nearest rather than bilinear, as they recommend: bilinear blurs
+    before the convolution, which the generator would have to sharpen back. Same parameter count
+    as the transposed convolution (``cin·cout·9 + cout``), four times its multiply-adds.
+    """
     return nn.Sequential(
-        nn.ConvTranspose2d(cin, cout, 3, stride=2, padding=1, output_padding=1),
+        nn.Upsample(scale_factor=2, mode="nearest"),
+        nn.ReflectionPad2d(1),
+        nn.Conv2d(cin, cout, 3),
         norm_layer(norm, cout),
         nn.ReLU(True),
     )

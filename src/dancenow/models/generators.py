@@ -35,7 +35,7 @@ def downsample2(x: torch.Tensor) -> torch.Tensor:
 
 class GlobalGenerator(nn.Module):
     """pix2pixHD's global generator: 7×7 conv, ``n_down`` stride-2 convs, residual blocks,
-    ``n_down`` transposed convs, 7×7 conv + tanh.
+    ``n_down`` upsampling layers (2× resize + 3×3 conv), 7×7 conv + tanh.
 
     ``(B, in_channels, H, W) -> (B, out_channels, H, W)`` in [-1, 1]; H and W must be
     multiples of ``2 ** n_down``. ``features`` is everything before the last convolution, so
@@ -73,7 +73,7 @@ class LocalEnhancer(nn.Module):
 
     The full-resolution input goes through a 7×7 conv and one stride-2 conv; the global
     generator's *features* (before its to-RGB layer) on the 2×-downsampled input are added;
-    residual blocks and a transposed conv bring it back to full resolution.
+    residual blocks and an upsampling layer bring it back to full resolution.
     ``(B, in_channels, H, W) -> (B, out_channels, H, W)``; H, W multiples of ``2 ** (n_down + 1)``.
     """
 

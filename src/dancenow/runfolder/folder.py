@@ -42,8 +42,10 @@ from dancenow.pose.posefile import load_poses
 from dancenow.runfolder.config import STAGES, TrainConfig
 from dancenow.utils.atomic import atomic_dir, atomic_path, recover_dir, write_json
 
-RUN_VERSION = 2
-"""``config.json``'s ``dancenow_config_version``; a folder of any other must be trained again."""
+RUN_VERSION = 3
+"""``config.json``'s ``dancenow_config_version``; a folder of any other must be trained again.
+Bump it whenever the networks' weights change meaning, even where their shapes happen to match.
+3: the generators upsample by resizing then convolving (2: transposed convolutions)."""
 _AGAIN = "train it again with `dancenow train`"
 
 
@@ -105,8 +107,11 @@ def read_config(run: str | Path) -> RunConfig:
         raise InputError(path, "not a dancenow run config (an object with a 'train' object)")
     version = doc.get("dancenow_config_version")
     if version != RUN_VERSION:
+        older = isinstance(version, int) and not isinstance(version, bool) and version < RUN_VERSION
         raise InputError(
-            path, f"run folder format version {version}, this dancenow reads {RUN_VERSION}; {_AGAIN}"
+            path,
+            f"trained with {'an older' if older else 'another'} dancenow (run folder format version "
+            f"{version}, this dancenow reads {RUN_VERSION}); {_AGAIN}",
         )
     try:
         config = _parse(doc)
