@@ -300,15 +300,8 @@ def _run_case(case: str, good, root):
         return run, config, "model.max_channels must be in [1, 4096], got 0"
     if case == "older_format_version":
         _edit_config(run, lambda d: d.update(dancenow_config_version=RUN_VERSION - 1))
-        v = RUN_VERSION
-        return (
-            run,
-            config,
-            (
-                f"trained with an older dancenow (run folder format version {v - 1}, this dancenow reads {v}); "
-                "train it again with `dancenow train`"
-            ),
-        )
+        older = f"run folder format version {RUN_VERSION - 1}, this dancenow reads {RUN_VERSION}"
+        return run, config, f"trained with an older dancenow ({older}); train it again with `dancenow train`"
     if case == "background_wrong_size":  # pasting would leave black borders around a 7x5 picture
         import cv2
 
