@@ -15,26 +15,15 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import subprocess
 import sys
 import tempfile
 from datetime import date
 from pathlib import Path
 
 import numpy as np
+from pose_speed import run_dancenow  # the same fresh-process measurement as the pose stage's
 
 from dancenow.utils.machine import describe
-
-_MEASURE = """
-import resource, subprocess, sys, time, json
-t = time.perf_counter()
-rc = subprocess.run([sys.executable, "-m", "dancenow", "evaluate", *sys.argv[1:]], stdout=subprocess.DEVNULL,
-                    stderr=subprocess.PIPE, text=True)
-seconds = time.perf_counter() - t
-peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-print(json.dumps({"rc": rc.returncode, "seconds": seconds, "peak_rss_mb": peak_kb / 1024,
-                  "stderr": rc.stderr[-500:]}))
-"""
 
 
 def long_dataset(src: Path, dst: Path, held_out: int) -> Path:
@@ -75,12 +64,10 @@ def main() -> None:
         if not (ds / "dataset.json").exists():
             long_dataset(args.data, ds, n)
         cmd = ["--model", str(args.model), "--data", str(ds), "--baseline", "nearest-pose", *args.extra]
-        proc = subprocess.run(
-            [sys.executable, "-c", _MEASURE, *cmd], capture_output=True, text=True, check=True
-        )
-        result = json.loads(proc.stdout)
-        if result["rc"] != 0:
-            raise SystemExit(f"dancenow evaluate failed: {result['stderr']}")
+        try:
+            result = run_dancenow("evaluate", *cmd)
+        except RuntimeError as e:
+            raise SystemExit(str(e)) from None
         rows.append({"held_out_frames": n, **{k: result[k] for k in ("seconds", "peak_rss_mb")}})
         print(f"{n} held-out frames: peak RSS {result['peak_rss_mb']:.0f} MiB, {result['seconds']:.0f} s")
     report = {

@@ -32,7 +32,7 @@ DEFAULT_VIDEO = REPO.parent / "shared" / "data" / "videos" / "aerobics_studio.mp
 _MEASURE = """
 import resource, subprocess, sys, time, json
 t = time.perf_counter()
-rc = subprocess.run([sys.executable, "-m", "dancenow", "pose", *sys.argv[1:]], stdout=subprocess.DEVNULL,
+rc = subprocess.run([sys.executable, "-m", "dancenow", *sys.argv[1:]], stdout=subprocess.DEVNULL,
                     stderr=subprocess.PIPE, text=True)
 seconds = time.perf_counter() - t
 peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
@@ -41,18 +41,21 @@ print(json.dumps(result))
 """
 
 
-def run_pose(video: Path, out: Path, *extra: str) -> dict:
-    """Run ``dancenow pose`` in a fresh process tree; wall time and the peak RSS of its largest process."""
+def run_dancenow(command: str, *args: str) -> dict:
+    """Run ``dancenow COMMAND ARGS`` in a fresh process tree: wall ``seconds`` and ``peak_rss_mb``,
+    the peak RSS of its largest process (parent or worker). Raises RuntimeError when it fails."""
     proc = subprocess.run(
-        [sys.executable, "-c", _MEASURE, str(video), "-o", str(out), *extra],
-        capture_output=True,
-        text=True,
-        check=True,
+        [sys.executable, "-c", _MEASURE, command, *args], capture_output=True, text=True, check=True
     )
     result = json.loads(proc.stdout)
     if result["rc"] != 0:
-        raise RuntimeError(f"dancenow pose failed: {result['stderr']}")
+        raise RuntimeError(f"dancenow {command} failed: {result['stderr']}")
     return result
+
+
+def run_pose(video: Path, out: Path, *extra: str) -> dict:
+    """``dancenow pose VIDEO -o OUT EXTRA`` measured by :func:`run_dancenow`."""
+    return run_dancenow("pose", str(video), "-o", str(out), *extra)
 
 
 def decode_fps(video: Path) -> tuple[int, float]:
