@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from dancenow import __version__
-from dancenow.data import DEFAULT_VAL_FRACTION, MAX_VAL_FRACTION, SIZE_MULTIPLE, size_problem
+from dancenow.data import DEFAULT_SIZE, DEFAULT_VAL_FRACTION, MAX_VAL_FRACTION, SIZE_MULTIPLE, size_problem
 from dancenow.errors import InputError
 from dancenow.runfolder.config import DEFAULT_PRESET, PRESETS, STAGES
 from dancenow.utils.outputs import check_outputs
@@ -232,11 +232,12 @@ def _add_prepare(sub) -> None:
     p = sub.add_parser(
         "prepare",
         help="turn a target video into a training dataset",
-        description="Detect (or load) the target's poses, choose one crop window around everywhere the\n"
-        "person goes, store frames and person masks at training size, compute face boxes, make a\n"
-        "clean background plate without the person, and split off the last frames for validation.",
+        description="Detect (or load) the target's poses, give each frame a portrait window that follows\n"
+        "the person (one scale per video, smoothed), store frames and person masks at training size,\n"
+        "compute face boxes, make a clean background plate without the person, and split off the\n"
+        "last frames for validation.",
         epilog="examples:\n  dancenow prepare target.mp4 -o target_ds\n"
-        "  dancenow prepare target.mp4 -o target_ds --poses target_poses.npz --size 512x256\n"
+        "  dancenow prepare target.mp4 -o target_ds --poses target_poses.npz --size 384x512\n"
         "  dancenow prepare target.mp4 -o target_ds --full-frame --val-fraction 0.1",
         formatter_class=_formatter,
     )
@@ -246,10 +247,10 @@ def _add_prepare(sub) -> None:
     p.add_argument(
         "--size",
         type=_size,
-        default=(256, 256),
+        default=DEFAULT_SIZE,
         metavar="PIXELS",
         help=f"training frame size: PIXELS (square) or WIDTHxHEIGHT, multiples of {SIZE_MULTIPLE} "
-        "(default 256)",
+        f"(default {DEFAULT_SIZE[0]}x{DEFAULT_SIZE[1]}, portrait; 384x512 for the paper preset)",
     )
     p.add_argument(
         "--val-fraction",

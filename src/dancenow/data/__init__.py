@@ -1,6 +1,6 @@
 """Data stage: a target video -> a training dataset folder, and PyTorch datasets that read it.
 
-- :mod:`~dancenow.data.crop`: the fixed crop window around the person, face boxes.
+- :mod:`~dancenow.data.crop`: the person-centred crop windows, their valid pixels, face boxes.
 - :mod:`~dancenow.data.prepare`: :func:`prepare_dataset` (``dancenow prepare``).
 - :mod:`~dancenow.data.dataset`: :func:`load_dataset_info`, :class:`PairDataset`,
   :class:`FrameDataset`, :func:`label_from_keypoints`.
@@ -12,10 +12,14 @@ from __future__ import annotations
 
 import importlib
 
-DATASET_VERSION = 3
-"""Version of the dataset folder format (``dataset.json`` "version"); any other must be prepared again."""
+DATASET_VERSION = 4
+"""Version of the dataset folder format (``dataset.json`` "version"); any other must be prepared again.
+4: a person-centred window per frame (windows.npy), black and invalid beyond the video, and the
+evaluation crops (3: one fixed window, edges replicated)."""
 SIZE_MULTIPLE = 32
 """Training frame sides are multiples of this: every preset's generator downsamples by at most 32."""
+DEFAULT_SIZE = (192, 256)
+"""Training frame ``(width, height)``: a portrait window around the person (the cpu preset's)."""
 DEFAULT_VAL_FRACTION = 0.2
 MAX_VAL_FRACTION = 0.9
 """The last ``val_fraction`` of the frames is held out; at most this much."""
@@ -54,6 +58,7 @@ _EXPORTS = {
 __all__ = [
     "DATASET_VERSION",
     "SIZE_MULTIPLE",
+    "DEFAULT_SIZE",
     "DEFAULT_VAL_FRACTION",
     "MAX_VAL_FRACTION",
     "BACKGROUND_MAX_SIDE",

@@ -32,7 +32,8 @@ def target_warnings(
     Args:
         keypoints: ``(T, 137, 3)`` in source pixels (confidence 0 = missing).
         frame_size: source ``(W, H)``.
-        window: the crop ``(x0, y0, x1, y1)`` in source pixels.
+        window: the crop ``(x0, y0, x1, y1)`` in source pixels, or ``(T, 4)``: one per frame
+            (the mean share outside the frame counts).
         full_frame: the window is the letterboxed whole frame (its filler is by design).
     """
     found = np.asarray(keypoints)[..., 2] > 0
@@ -50,13 +51,16 @@ def target_warnings(
             )
     if not full_frame:
         width, height = frame_size
-        x0, y0, x1, y1 = (float(v) for v in window)
-        inside = max(0.0, min(x1, width) - max(x0, 0.0)) * max(0.0, min(y1, height) - max(y0, 0.0))
-        outside = 1.0 - inside / ((x1 - x0) * (y1 - y0))
+        win = np.asarray(window, np.float64).reshape(-1, 4)
+        x0, y0, x1, y1 = win.T
+        inside = np.clip(np.minimum(x1, width) - np.maximum(x0, 0.0), 0, None) * np.clip(
+            np.minimum(y1, height) - np.maximum(y0, 0.0), 0, None
+        )
+        outside = float(np.mean(1.0 - inside / ((x1 - x0) * (y1 - y0))))
         if outside > MAX_OUTSIDE_FRACTION:
             warnings.append(
                 f"the crop around the person extends far past the {width}x{height} frame: "
-                f"{100 * outside:.0f}% of every training frame is outside the video (the person is "
+                f"{100 * outside:.0f}% of the average training frame is outside the video (the person is "
                 "too close to the camera or cut off by the frame's edge)"
             )
     return warnings
@@ -69,4 +73,4 @@ def dataset_warnings(dataset: str | Path) -> list[str]:
 
     info = load_dataset_info(dataset)
     poses = load_poses(Path(dataset) / "poses.npz")
-    return target_warnings(poses.keypoints, info.source_size, info.crop, full_frame=info.full_frame)
+    return target_warnings(poses.keypoints, info.source_size, info.windows(), full_frame=info.full_frame)

@@ -1,9 +1,13 @@
 """Where the training frames come from in the source video, and where the face is in them.
 
-A dataset uses ONE fixed crop window for the whole video (a moving crop would teach the
-generator a moving background). The window is in source pixels, integer-valued, and may reach
-outside the frame; the part outside is filled (edge pixels replicated for a person crop, black
-bars for a letterboxed full frame).
+A dataset crops every frame with its OWN window, a person-centred window that follows the
+dancer (:func:`person_windows`): one size (scale) for the whole video, portrait aspect, its
+centre tracking the person's box, smoothed over time. The generator only draws the person (plus
+an alpha map, composited over the clean background plate), so a moving window no longer teaches
+a moving background. Windows are integer source pixels and may reach outside the frame; the
+part outside is black and marked invalid (:func:`valid_region`): it is left out of every loss
+and metric, never filled with replicated edge pixels. ``full_frame`` datasets keep one window,
+the whole frame letterboxed (:func:`full_frame_window`).
 
 Coordinates are continuous: source pixel ``(i, j)`` covers ``[i, i+1) x [j, j+1)``, so a frame
 ``W`` wide spans ``[0, W)``. A crop window ``(x0, y0, x1, y1)`` resized to ``(w, h)`` maps a
@@ -11,18 +15,19 @@ source point ``(x, y)`` to ``((x - x0) * w / (x1 - x0), (y - y0) * h / (y1 - y0)
 exactly what ``cv2.resize`` does to the pixels of an integer window (pixel centres at ``i + 0.5``
 on both sides), so keypoints and pixels stay registered to a small fraction of a pixel.
 
-The person crop rule, in order (constants below):
+The person box rule (constants below): per frame, the box of all keypoints present (body,
+face, hands), extended upward by ``HEAD_TOP`` x the nose-to-neck distance above the highest head
+point (the nose and eyes are not the top of the head), downward by ``FEET_BELOW`` x that
+distance (heels and soles under the ankles), and sideways by ``SIDE`` x that distance (arms and
+hair are wider than joints). Each box edge is passed through a running median of
+``SPIKE_WINDOW`` frames, which deletes detector glitches lasting up to ``SPIKE_WINDOW // 2``
+frames.
 
-1. Per frame, the box of all keypoints present (body, face, hands), extended upward by
-   ``HEAD_TOP`` x the nose-to-neck distance above the highest head point (the nose and eyes are
-   not the top of the head), downward by ``FEET_BELOW`` x that distance (heels and soles under
-   the ankles), and sideways by ``SIDE`` x that distance (arms and hair are wider than joints).
-2. Over the video, each box edge is passed through a running median of ``SPIKE_WINDOW`` frames,
-   which deletes detector glitches lasting up to ``SPIKE_WINDOW // 2`` frames but keeps any
-   position the person really holds for longer; the window is the extreme of each filtered edge.
-3. A margin of ``MARGIN`` x the window's size on each side; then the window grows (never shrinks)
-   around its centre to the training aspect ratio, and is shifted to lie inside the frame where
-   it fits (else centred on the person as far as it can be while covering the frame's full extent).
+:func:`person_windows` (per frame, the default): the window's height is the largest filtered
+box (its height, or its width over the aspect) plus ``MARGIN`` on each side, the same in every
+frame; its centre is the box centre, smoothed by a Gaussian of ``SMOOTH_SECONDS``.
+:func:`person_window` (one window for the whole video, every position the person takes): kept
+for evaluation, which scores every model in the same fixed window of the original frame.
 """
 
 from __future__ import annotations
@@ -47,7 +52,11 @@ __all__ = [
     "head_units",
     "person_boxes",
     "person_window",
+    "person_windows",
+    "ScaledCropper",
+    "window_size_for",
     "transform_keypoints",
+    "valid_region",
 ]
 
 HEAD_TOP = 0.6  # head top above the highest head point, in nose-to-neck distances
@@ -56,6 +65,7 @@ SIDE = 0.25  # flesh and hair beyond the outermost joints, in nose-to-neck dista
 MARGIN = 0.08  # added on each side, as a fraction of the window's width / height
 SPIKE_WINDOW = 5  # running-median length (frames): glitches of <= 2 frames are ignored
 MIN_CROP = 16  # smallest crop side in source pixels (a lone keypoint must not give a 1 px crop)
+SMOOTH_SECONDS = 0.1  # standard deviation of the Gaussian that smooths the window's centre
 
 # Head points: nose, eyes, ears (BODY_25) and the whole face.
 _HEAD = np.r_[
@@ -213,6 +223,94 @@ def person_window(
     return window
 
 
+def _fill_missing(values: np.ndarray) -> np.ndarray:
+    """``(T, K)`` with NaN rows: each NaN row takes the nearest finite row (the earlier on a tie)."""
+    ok = np.isfinite(values).all(axis=1)
+    have = np.flatnonzero(ok)
+    if len(have) == len(values):
+        return values
+    pos = np.searchsorted(have, np.arange(len(values)))
+    before = have[np.clip(pos - 1, 0, len(have) - 1)]
+    after = have[np.clip(pos, 0, len(have) - 1)]
+    t = np.arange(len(values))
+    return values[np.where(np.abs(t - before) <= np.abs(after - t), before, after)]
+
+
+def _gaussian_smooth(values: np.ndarray, sigma: float) -> np.ndarray:
+    """Zero-phase Gaussian smoothing of ``(T,)`` ``values`` (ends reflected)."""
+    if sigma <= 0 or len(values) < 2:
+        return values.astype(np.float64)
+    radius = max(1, int(math.ceil(3 * sigma)))
+    x = np.arange(-radius, radius + 1)
+    kernel = np.exp(-0.5 * (x / sigma) ** 2)
+    kernel /= kernel.sum()
+    padded = np.pad(values.astype(np.float64), radius, mode="reflect" if len(values) > radius else "edge")
+    return np.convolve(padded, kernel, mode="valid")
+
+
+def window_size_for(keypoints: np.ndarray, aspect: float, *, margin: float = MARGIN) -> tuple[int, int]:
+    """``(width, height)`` in source pixels of the person-centred window of a video: the largest
+    (spike-filtered) person box, plus ``margin`` on each side, grown to ``aspect`` (w/h)."""
+    boxes = person_boxes(keypoints)
+    ok = np.isfinite(boxes).all(axis=1)
+    if not ok.any():
+        raise ValueError("no keypoints in any frame")
+    filtered = np.stack([_running_median(boxes[ok, k], SPIKE_WINDOW) for k in range(4)], axis=1)
+    heights = np.maximum(filtered[:, 3] - filtered[:, 1], (filtered[:, 2] - filtered[:, 0]) / aspect)
+    ch = max(MIN_CROP, math.ceil(float(heights.max()) * (1 + 2 * margin)))
+    return max(1, round(ch * aspect)), ch
+
+
+def person_windows(
+    keypoints: np.ndarray,
+    window_size: tuple[int, int],
+    fps: float,
+    *,
+    smooth_seconds: float = SMOOTH_SECONDS,
+) -> np.ndarray:
+    """``(T, 4)`` int64 windows ``(x0, y0, x1, y1)`` (source pixels), one per frame, all
+    ``window_size = (w, h)``, centred on the person's (spike-filtered, smoothed) box.
+
+    Frames without any keypoint take the window of the nearest frame with one. The windows are
+    never shifted into the frame: what lies outside is invalid (:func:`valid_region`).
+
+    Raises:
+        ValueError: no keypoint in any frame.
+    """
+    boxes = person_boxes(keypoints)
+    ok = np.isfinite(boxes).all(axis=1)
+    if not ok.any():
+        raise ValueError("no keypoints in any frame")
+    filtered = boxes.copy()
+    filtered[ok] = np.stack([_running_median(boxes[ok, k], SPIKE_WINDOW) for k in range(4)], axis=1)
+    filtered = _fill_missing(filtered)
+    sigma = smooth_seconds * fps
+    cx = _gaussian_smooth((filtered[:, 0] + filtered[:, 2]) / 2, sigma)
+    cy = _gaussian_smooth((filtered[:, 1] + filtered[:, 3]) / 2, sigma)
+    w, h = (int(v) for v in window_size)
+    x0 = np.round(cx - w / 2).astype(np.int64)
+    y0 = np.round(cy - h / 2).astype(np.int64)
+    return np.stack([x0, y0, x0 + w, y0 + h], axis=1)
+
+
+def valid_region(
+    window: tuple[float, float, float, float], frame_size: tuple[int, int], size: tuple[int, int]
+) -> np.ndarray:
+    """``(h, w)`` bool: the pixels of the ``size = (w, h)`` crop of ``window`` that lie wholly
+    inside the ``frame_size = (W, H)`` video (True), as against beyond its edges (False)."""
+    x0, y0, x1, y1 = (float(v) for v in window)
+    fw, fh = frame_size
+    w, h = size
+    sx, sy = (x1 - x0) / w, (y1 - y0) / h  # source pixels per crop pixel
+    cols = np.arange(w)
+    rows = np.arange(h)
+    # a small tolerance: a crop pixel whose edge lands on the frame's edge is inside
+    eps = 1e-6
+    col_ok = (x0 + cols * sx >= -eps) & (x0 + (cols + 1) * sx <= fw + eps)
+    row_ok = (y0 + rows * sy >= -eps) & (y0 + (rows + 1) * sy <= fh + eps)
+    return row_ok[:, None] & col_ok[None, :]
+
+
 def full_frame_window(frame_size: tuple[int, int], aspect: float) -> tuple[int, int, int, int]:
     """The whole ``(W, H)`` frame, padded equally on both sides to ``aspect`` (letterbox / pillarbox)."""
     fw, fh = frame_size
@@ -223,6 +321,48 @@ def full_frame_window(frame_size: tuple[int, int], aspect: float) -> tuple[int, 
     cw = max(fw, round(fh * aspect))
     left = -((cw - fw) // 2)
     return left, 0, left + cw, fh
+
+
+class ScaledCropper:
+    """Crops of one still ``image`` (the background plate) for many windows of one size.
+
+    ``image`` shows the whole ``source_size = (W, H)`` video (it may be stored smaller); every
+    window is ``window_size`` source pixels and becomes ``size = (w, h)`` crop pixels. The image
+    is resized once to the crop scale, then each window is a sub-pixel translation of it (black,
+    i.e. invalid, beyond the frame): registered with :func:`crop_frame` of the same window.
+    """
+
+    def __init__(
+        self,
+        image: np.ndarray,
+        source_size: tuple[int, int],
+        window_size: tuple[int, int],
+        size: tuple[int, int],
+    ):
+        (sw, sh), (cw, ch), (w, h) = source_size, window_size, size
+        self.sx, self.sy = w / cw, h / ch  # crop pixels per source pixel
+        target = (max(1, round(sw * self.sx)), max(1, round(sh * self.sy)))
+        shrink = target[0] < image.shape[1] or target[1] < image.shape[0]
+        self.image = cv2.resize(image, target, interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
+        self.fx, self.fy = target[0] / sw, target[1] / sh  # scaled-image pixels per source pixel
+        self.size = (w, h)
+
+    def __call__(self, window) -> np.ndarray:
+        x0, y0 = float(window[0]), float(window[1])
+        # crop pixel centre u + 0.5 is source x0 + (u + 0.5) / sx, i.e. scaled-image pixel index
+        # (x0 + (u + 0.5) / sx) * fx - 0.5
+        ax, ay = self.fx / self.sx, self.fy / self.sy
+        m = np.array(
+            [[ax, 0.0, x0 * self.fx + 0.5 * ax - 0.5], [0.0, ay, y0 * self.fy + 0.5 * ay - 0.5]], np.float64
+        )
+        return cv2.warpAffine(
+            self.image,
+            m,
+            self.size,
+            flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+            borderMode=cv2.BORDER_CONSTANT,
+            borderValue=0,
+        )
 
 
 def crop_frame(
@@ -269,12 +409,18 @@ def crop_frame(
 def transform_keypoints(
     keypoints: np.ndarray, window: tuple[float, float, float, float], size: tuple[int, int]
 ) -> np.ndarray:
-    """Source-pixel keypoints ``(..., 137, 3)`` -> pixels of the ``size = (w, h)`` crop of ``window``.
+    """Source-pixel keypoints ``(..., 137, 3)`` -> pixels of the ``size = (w, h)`` crop of ``window``
+    (one ``(4,)`` window, or ``(T, 4)``: one per frame of ``(T, 137, 3)`` keypoints).
 
     Missing keypoints stay ``(0, 0, 0)``; confidences are kept.
     """
     kp = np.asarray(keypoints, np.float32)
-    x0, y0, x1, y1 = (float(v) for v in window)
+    win = np.asarray(window, np.float64)
+    if win.ndim == 2:  # one window per frame: (T, 4) against (T, 137, 3)
+        if len(win) != len(kp):
+            raise ValueError(f"{len(win)} windows for {len(kp)} frames")
+        win = win[:, None, :]
+    x0, y0, x1, y1 = (win[..., k] for k in range(4))
     w, h = size
     present = _present(kp)
     out = np.zeros_like(kp)

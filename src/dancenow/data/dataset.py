@@ -7,7 +7,10 @@
   so training and transfer labels are drawn identically.
 
 Tensors follow one convention: images and labels are ``(3, H, W)`` float32 in ``[-1, 1]``
-(RGB; a black label background is -1); person masks are ``(1, H, W)`` float32 in ``[0, 1]``.
+(RGB; a black label background is -1); person masks and valid maps are ``(1, H, W)`` float32
+in ``[0, 1]``. Each frame comes with the background plate cropped by the same window
+(``plate``) and its valid map (``valid``: 1 where the crop lies inside the video); pixels with
+valid 0 must never reach a loss.
 Frames and masks are read from the memory-mapped ``frames.npy`` and ``masks.npy`` (no decoding),
 opened lazily in each process so DataLoader workers (fork or spawn) each get their own maps.
 Labels are rendered on the fly from ``keypoints.npy``: ~5-7 ms per label on one core at any
@@ -26,11 +29,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
 from dancenow.data import DATASET_VERSION, SIZE_MULTIPLE, background_size
+from dancenow.data.crop import ScaledCropper, valid_region
 from dancenow.errors import InputError
 from dancenow.pose.layout import NUM_KEYPOINTS
 from dancenow.pose.render import line_widths, render_pose
@@ -51,6 +56,9 @@ __all__ = [
 ]
 
 SPLITS = ("train", "val", "all")
+MIN_MASK_FRACTION = 0.002
+"""A person mask covering less of its frame than this, on a frame whose pose shows a person, is
+taken as the segmenter losing them."""
 _AGAIN = "run `dancenow prepare` again"
 
 
@@ -108,12 +116,14 @@ class DatasetInfo:
     fps: float  # source frame rate
     num_frames: int  # T: frames in frames.npy, keypoints.npy, faces.npy
     size: tuple[int, int]  # training (w, h) pixels
-    crop: tuple[float, float, float, float]  # (x0, y0, x1, y1) source pixels; may exceed the frame
-    full_frame: bool  # True: the whole frame letterboxed instead of a crop around the person
+    window_size: tuple[int, int]  # (w, h) source pixels of every frame's crop window
+    full_frame: bool  # True: the whole frame letterboxed instead of a window following the person
     face_size: int  # side of the square face boxes (training pixels)
     splits: Mapping[str, tuple[int, int]]  # "train"/"val" -> [start, stop) frame indices
     detector: str  # pose detector that made the keypoints
     body_detected_fraction: float  # frames with any body keypoint / T
+    eval_crop: tuple[int, int, int, int]  # evaluation's fixed window (source pixels)
+    eval_size: tuple[int, int]  # (w, h) of the evaluation crops
 
     @property
     def width(self) -> int:
@@ -126,7 +136,24 @@ class DatasetInfo:
     @property
     def scale(self) -> float:
         """Training pixels per source pixel (the same along x and y to within half a pixel)."""
-        return self.size[1] / (self.crop[3] - self.crop[1])
+        return self.size[1] / self.window_size[1]
+
+    def background(self, full_size: bool = True) -> np.ndarray:
+        """The clean background plate ``(H, W, 3)`` uint8 RGB, at the video's size (``full_size``)
+        or as stored (:func:`~dancenow.data.background_size`)."""
+        path = self.root / "background.png"
+        image = cv2.imread(str(path))
+        if image is None:
+            raise _fail(path, "not a readable image")
+        image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+        w, h = self.source_size
+        if full_size and image.shape[:2] != (h, w):
+            image = cv2.resize(image, (w, h), interpolation=cv2.INTER_CUBIC)
+        return image
+
+    def windows(self) -> np.ndarray:
+        """``(T, 4)`` int64 crop window of every frame ``(x0, y0, x1, y1)``, source pixels."""
+        return np.load(self.root / "windows.npy", allow_pickle=False)
 
     def split_range(self, split: str) -> tuple[int, int]:
         """``[start, stop)`` frame indices of ``"train"``, ``"val"`` or ``"all"``."""
@@ -213,7 +240,7 @@ class FrameFacts:
 
     source_size: tuple[int, int]
     size: tuple[int, int]
-    crop: tuple[float, float, float, float]
+    window_size: tuple[int, int]  # (w, h) source pixels of a crop window
     face_size: int
     fps: float
     full_frame: bool
@@ -241,16 +268,13 @@ def check_frame_facts(meta: dict, prefix: str = "") -> FrameFacts:
     if any(v % SIZE_MULTIPLE for v in meta["size"]):
         raise bad("size", f"multiples of {SIZE_MULTIPLE}")
     width, height = meta["size"]
-    crop = meta.get("crop")
-    limit = 4 * MAX_SIDE
+    window = meta.get("window_size")
     if not (
-        isinstance(crop, list)
-        and len(crop) == 4
-        and all(_is_number(v) and -limit <= v <= limit for v in crop)
-        and crop[2] - crop[0] >= 2
-        and crop[3] - crop[1] >= 2
+        isinstance(window, list)
+        and len(window) == 2
+        and all(_is_int(v) and 2 <= v <= 4 * MAX_SIDE for v in window)
     ):
-        raise bad("crop", "[x0, y0, x1, y1] at least 2 pixels wide and high")
+        raise bad("window_size", f"[width, height] in 2..{4 * MAX_SIDE} pixels")
     face_size = meta.get("face_size")
     if not (_is_int(face_size) and 2 <= face_size <= min(width, height)):
         raise bad("face_size", f"an int in 2..{min(width, height)}")
@@ -262,7 +286,7 @@ def check_frame_facts(meta: dict, prefix: str = "") -> FrameFacts:
     return FrameFacts(
         source_size=tuple(meta["source_size"]),
         size=(width, height),
-        crop=tuple(float(v) for v in crop),
+        window_size=tuple(window),
         face_size=face_size,
         fps=float(fps),
         full_frame=meta["full_frame"],
@@ -359,7 +383,7 @@ def load_dataset_info(root: str | Path) -> DatasetInfo:
         fps=facts.fps,
         num_frames=num_frames,
         size=facts.size,
-        crop=facts.crop,
+        window_size=facts.window_size,
         full_frame=facts.full_frame,
         face_size=facts.face_size,
         splits=parsed,
@@ -367,8 +391,19 @@ def load_dataset_info(root: str | Path) -> DatasetInfo:
         body_detected_fraction=_get(
             meta, "body_detected_fraction", path, float, lambda v: 0 <= v <= 1, "0..1"
         ),
+        eval_crop=_int_list(
+            meta, "eval_crop", path, 4, lambda v: v[2] - v[0] >= 2 and v[3] - v[1] >= 2, "[x0, y0, x1, y1]"
+        ),
+        eval_size=_int_list(
+            meta, "eval_size", path, 2, lambda v: all(1 <= x <= MAX_SIDE for x in v), "[w, h]"
+        ),
     )
     w, h = facts.size
+    ew, eh = info.eval_size
+    num_val = parsed["val"][1] - parsed["val"][0]
+    _check_array(root / "windows.npy", (num_frames, 4), (np.int64,))
+    _check_array(root / "eval_frames.npy", (num_val, eh, ew, 3), (np.uint8,))
+    _check_array(root / "baseline_frames.npy", (num_val, eh, ew, 3), (np.uint8,))
     _check_array(root / "frames.npy", (num_frames, h, w, 3), (np.uint8,))
     _check_array(root / "masks.npy", (num_frames, h, w), (np.uint8,))
     _check_array(root / "keypoints.npy", (num_frames, NUM_KEYPOINTS, 3), (np.float32,))
@@ -429,9 +464,11 @@ class _SplitData(Dataset):
         # Small (T x 1.6 KB and T x 16 B): loaded whole; each worker gets a copy.
         self.keypoints = np.load(self.root / "keypoints.npy", allow_pickle=False)  # (T, 137, 3) float32
         self.faces = np.load(self.root / "faces.npy", allow_pickle=False).astype(np.int64)  # (T, 4)
+        self.windows = self.info.windows()  # (T, 4) int64
         self._labels = _LabelCache(label_cache_mb * 2**20)
         self._frames: np.ndarray | None = None
         self._masks: np.ndarray | None = None
+        self._plate: ScaledCropper | None = None
         self._frames_pid: int | None = None
 
     def __getstate__(self) -> dict:
@@ -439,6 +476,7 @@ class _SplitData(Dataset):
         state = self.__dict__.copy()
         state["_frames"] = None
         state["_masks"] = None
+        state["_plate"] = None
         state["_frames_pid"] = None
         state["_labels"] = _LabelCache(self._labels.budget)
         return state
@@ -460,6 +498,25 @@ class _SplitData(Dataset):
             self._frames = np.load(self.root / "frames.npy", mmap_mode="r")
             self._masks = np.load(self.root / "masks.npy", mmap_mode="r")
             self._frames_pid = os.getpid()
+
+    def plate(self, t: int) -> torch.Tensor:
+        """The background plate cropped by frame ``t``'s window: ``(3, H, W)`` float32 in ``[-1, 1]``."""
+        if self._plate is None:
+            image = self.info.background(full_size=False)
+            self._plate = ScaledCropper(image, self.info.source_size, self.info.window_size, self.info.size)
+        return image_to_tensor(self._plate(self.windows[t]))
+
+    def valid(self, t: int) -> torch.Tensor:
+        """``(1, H, W)`` float32: 1 where frame ``t``'s crop lies inside the video, 0 beyond its edges."""
+        region = valid_region(self.windows[t], self.info.source_size, self.info.size)
+        return torch.from_numpy(region)[None].float()
+
+    def mask_weight(self, t: int) -> torch.Tensor:
+        """float32 scalar: 0 when frame ``t``'s person mask is (almost) empty although its pose
+        shows a person (the segmenter lost them; the mask must not teach alpha = 0), else 1."""
+        person = bool((self.keypoints[t, :, 2] > 0).any())
+        empty = np.count_nonzero(np.asarray(self.masks[t]) > 127) < MIN_MASK_FRACTION * self.masks[t].size
+        return torch.tensor(0.0 if person and empty else 1.0)
 
     def image(self, t: int) -> torch.Tensor:
         """Frame ``t`` as ``(3, H, W)`` float32 in ``[-1, 1]``."""
@@ -497,6 +554,11 @@ class PairDataset(_SplitData):
 
     - ``"label_prev"``, ``"label"``: ``(3, H, W)`` float32 in ``[-1, 1]``, stick figures of t-1 and t
     - ``"image_prev"``, ``"image"``: ``(3, H, W)`` float32 in ``[-1, 1]``, the real frames
+    - ``"plate_prev"``, ``"plate"``: ``(3, H, W)`` float32 in ``[-1, 1]``, the background plate in
+      each frame's window
+    - ``"valid_prev"``, ``"valid"``: ``(1, H, W)`` float32, 1 inside the video, 0 beyond it
+    - ``"mask_prev"``, ``"mask"``: ``(1, H, W)`` float32 in ``[0, 1]``, the person masks
+    - ``"mask_weight_prev"``, ``"mask_weight"``: float32 scalars, 0 where the mask lost the person
     - ``"face_box"``: ``(4,)`` int64 ``(x0, y0, x1, y1)`` of frame t
     - ``"index"``: int64 scalar, t (an index into the whole dataset, not the split)
 
@@ -517,6 +579,14 @@ class PairDataset(_SplitData):
             "label": self.label(t),
             "image_prev": self.image(t - 1),
             "image": self.image(t),
+            "plate_prev": self.plate(t - 1),
+            "plate": self.plate(t),
+            "valid_prev": self.valid(t - 1),
+            "valid": self.valid(t),
+            "mask_prev": self.mask(t - 1),
+            "mask": self.mask(t),
+            "mask_weight_prev": self.mask_weight(t - 1),
+            "mask_weight": self.mask_weight(t),
             "face_box": self.face_box(t),
             "index": torch.tensor(t, dtype=torch.int64),
         }
@@ -525,8 +595,9 @@ class PairDataset(_SplitData):
 class FrameDataset(_SplitData):
     """Single frames of one split (evaluation, inference on the dataset's own poses).
 
-    Item ``i`` is frame ``t = start + i``: ``"label"``, ``"image"`` (``(3, H, W)`` float32 in
-    ``[-1, 1]``), ``"face_box"`` (``(4,)`` int64) and ``"index"`` (int64 scalar, t).
+    Item ``i`` is frame ``t = start + i``: ``"label"``, ``"image"``, ``"plate"`` (``(3, H, W)``
+    float32 in ``[-1, 1]``), ``"valid"`` (``(1, H, W)``), ``"face_box"`` (``(4,)`` int64) and
+    ``"index"`` (int64 scalar, t).
     Arguments as for :class:`PairDataset`.
     """
 
@@ -538,6 +609,8 @@ class FrameDataset(_SplitData):
         return {
             "label": self.label(t),
             "image": self.image(t),
+            "plate": self.plate(t),
+            "valid": self.valid(t),
             "face_box": self.face_box(t),
             "index": torch.tensor(t, dtype=torch.int64),
         }

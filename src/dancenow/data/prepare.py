@@ -2,12 +2,18 @@
 
 The folder (written atomically: a failure leaves nothing behind)::
 
-    dataset.json    what was done: source, sizes, crop window, face box size, splits (DatasetInfo),
-                    and how the background plate was made ("background")
-    frames.npy      (T, H, W, 3) uint8 RGB training frames, memory-mappable (no decoding while training)
+    dataset.json    what was done: source, sizes, window size, face box size, splits (DatasetInfo),
+                    how the background plate was made ("background"), the evaluation window
+    frames.npy      (T, H, W, 3) uint8 RGB training frames, memory-mappable (no decoding while training);
+                    black beyond the video's edges
+    windows.npy     (T, 4) int64 each frame's crop window (x0, y0, x1, y1) in source pixels
     masks.npy       (T, H, W) uint8 person masks of those frames (255 = person), cropped like them
     keypoints.npy   (T, 137, 3) float32 keypoints in training-frame pixels (missing = 0)
     faces.npy       (T, 4) int32 face boxes (x0, y0, x1, y1) in training-frame pixels
+    eval_frames.npy (V, E, E, 3) uint8 the held-out frames in the evaluation window (one fixed
+                    window of the original frame around everywhere the person goes, E = H)
+    baseline_frames.npy  (V, E, E, 3) uint8 the nearest-pose baseline's training frame for each
+                    held-out frame, in the same window
     poses.npz       the pose file in source pixels, as `dancenow pose` writes it
     background.png  the target video's clean background plate without the person (data/plate.py),
                     at the video's size (transfer pastes generated crops back into it)
@@ -18,8 +24,11 @@ Person masks come from MediaPipe's person segmentation (:class:`PersonSegmenter`
 Holistic computes), run on every frame in the pass that writes the frames: the same pass serves
 poses detected now and poses read from a file, and no per-frame mask outlives its frame.
 
-Frames are cropped with one fixed window that holds the person in every frame
-(:mod:`dancenow.data.crop`), or the whole frame letterboxed with ``full_frame=True``.
+Each frame is cropped with its own person-centred window (:func:`~dancenow.data.crop.person_windows`:
+one size per video, portrait, following the dancer), or the whole frame letterboxed with
+``full_frame=True``. Evaluation compares models in a fixed window of the original frame instead,
+so designs with different crops compare; its real frames are stored here (the source video may
+move away later).
 Train/val split: the first ``1 - val_fraction`` of the frames train, the rest (contiguous, never
 seen in training) validate, as in the paper's evaluation protocol.
 """
@@ -28,6 +37,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -35,6 +45,7 @@ import numpy as np
 
 from dancenow.data import (
     DATASET_VERSION,
+    DEFAULT_SIZE,
     DEFAULT_VAL_FRACTION,
     MAX_VAL_FRACTION,
     background_size,
@@ -46,6 +57,7 @@ from dancenow.errors import InputError
 from dancenow.pose.extract import DEFAULT_MAX_SIDE, detect_video
 from dancenow.pose.layout import BODY
 from dancenow.pose.mediapipe_backend import PersonSegmenter
+from dancenow.pose.nearest import nearest_pose_indices, normalized_body
 from dancenow.pose.posefile import PoseSequence, load_poses_of, save_poses
 from dancenow.utils.atomic import atomic_dir
 from dancenow.utils.disk import check_free_space
@@ -82,26 +94,31 @@ def _check_output(output: Path) -> None:
         raise InputError(output, "exists and is not a dataset folder; choose another output")
 
 
+@dataclass
+class _Crops:
+    """Where each frame goes: its training window and, for held-out frames, the evaluation window."""
+
+    windows: np.ndarray  # (T, 4) int64 training windows, source pixels
+    size: tuple[int, int]  # training (w, h)
+    eval_window: tuple[int, int, int, int]
+    eval_size: tuple[int, int]
+    eval_slots: dict[int, list[tuple[str, int]]]  # frame -> [(array name, row)] of evaluation crops
+
+
 def _write_frames(
-    video: Path,
-    folder: Path,
-    window: tuple[int, int, int, int],
-    size: tuple[int, int],
-    num_frames: int,
-    border: str,
-    detected: np.ndarray,
-    progress: bool,
+    video: Path, folder: Path, crops: _Crops, num_frames: int, detected: np.ndarray, progress: bool
 ) -> PlateBuilder:
     """Stream the video into ``folder``: ``frames.npy`` ``(T, h, w, 3)`` and ``masks.npy``
-    ``(T, h, w)`` uint8, one cropped frame and its person mask at a time.
+    ``(T, h, w)`` uint8, one cropped frame and its person mask at a time, and the evaluation
+    crops (``eval_frames.npy``, ``baseline_frames.npy``).
 
     Every frame is segmented (in order: the segmenter tracks the person); masks are cropped
-    exactly like the frames, so they stay aligned pixel for pixel. ``detected``: ``(T,)`` bool,
-    frames whose poses show a person. Returns the plate samples:
-    up to ``BACKGROUND_SAMPLES`` frames spread over the video, with their masks, at
+    exactly like the frames, so they stay aligned pixel for pixel. Beyond the video's edges crops
+    are black. ``detected``: ``(T,)`` bool, frames whose poses show a person. Returns the plate
+    samples: up to ``BACKGROUND_SAMPLES`` frames spread over the video, with their masks, at
     :func:`~dancenow.data.background_size`.
     """
-    width, height = size
+    width, height = crops.size
     plate = PlateBuilder(num_frames, BACKGROUND_SAMPLES)
     frames = np.lib.format.open_memmap(
         folder / "frames.npy", mode="w+", dtype=np.uint8, shape=(num_frames, height, width, 3)
@@ -109,6 +126,9 @@ def _write_frames(
     masks = np.lib.format.open_memmap(
         folder / "masks.npy", mode="w+", dtype=np.uint8, shape=(num_frames, height, width)
     )
+    rows = max([r + 1 for slots in crops.eval_slots.values() for _, r in slots], default=0)
+    ew, eh = crops.eval_size
+    evals = {name: np.zeros((rows, eh, ew, 3), np.uint8) for name in ("eval_frames", "baseline_frames")}
     count = 0
     bar = progress_bar(num_frames, f"prepare {video.name}", "frame", enabled=progress)
     try:
@@ -117,8 +137,13 @@ def _write_frames(
                 if count == num_frames:
                     raise InputError(video, f"decodes to more frames than its {num_frames} poses")
                 mask = segment(frame.image)
-                frames[count] = cropping.crop_frame(frame.image, window, size, border=border)
-                masks[count] = cropping.crop_frame(mask, window, size, border=border)
+                window = crops.windows[count]
+                frames[count] = cropping.crop_frame(frame.image, window, crops.size, border="black")
+                masks[count] = cropping.crop_frame(mask, window, crops.size, border="black")
+                for name, row in crops.eval_slots.get(count, ()):
+                    evals[name][row] = cropping.crop_frame(
+                        frame.image, crops.eval_window, crops.eval_size, border="black"
+                    )
                 if plate.wants(count):
                     plate.add(_shrink(frame.image), _shrink(mask), bool(detected[count]))
                 count += 1
@@ -130,6 +155,8 @@ def _write_frames(
     finally:
         bar.close()
         del frames, masks  # close the memory maps before the folder is renamed (or removed)
+    for name, array in evals.items():
+        np.save(folder / f"{name}.npy", array)
     return plate
 
 
@@ -169,25 +196,42 @@ def _person_height(seq: PoseSequence) -> float:
     return float(np.median(heights)) if heights.size else 0.0
 
 
-def _crop_window(
-    seq: PoseSequence, source_size: tuple[int, int], size: tuple[int, int], full_frame: bool
-) -> tuple[tuple[int, int, int, int], str]:
-    """The crop window (source pixels) and how to fill what lies beyond the frame."""
+def _crops(
+    seq: PoseSequence, source_size: tuple[int, int], size: tuple[int, int], full_frame: bool, splits
+) -> _Crops:
+    """Every frame's training window, the evaluation window, and which frames evaluation keeps
+    (the held-out frames and, for each, its nearest-pose training frame)."""
     width, height = size
+    num_frames = len(seq)
+    eval_size = (height, height) if not full_frame else (width, height)
     if full_frame:
-        window, border = cropping.full_frame_window(source_size, width / height), "black"
+        window = cropping.full_frame_window(source_size, width / height)
+        windows = np.tile(np.asarray(window, np.int64), (num_frames, 1))
+        eval_window = window
     else:
-        window, border = cropping.person_window(seq.keypoints, source_size, width / height), "replicate"
-    scale = height / (window[3] - window[1])
-    log.info("crop window %s (source pixels), scale %.3f", window, scale)
-    if scale > 1.5:
+        window_size = cropping.window_size_for(seq.keypoints, width / height)
+        windows = cropping.person_windows(seq.keypoints, window_size, seq.fps)
+        eval_window = cropping.person_window(seq.keypoints, source_size, 1.0)
+    ch = int(windows[0, 3] - windows[0, 1])
+    log.info("crop windows %dx%d source pixels, scale %.3f", windows[0, 2] - windows[0, 0], ch, height / ch)
+    if height / ch > 1.5:
         log.warning(
             "the crop is %d px high in the source but %d px in training frames: frames will be blurry; "
             "a smaller --size suits this video better",
-            window[3] - window[1],
+            ch,
             height,
         )
-    return window, border
+    (t0, t1), (v0, v1) = splits["train"], splits["val"]
+    slots: dict[int, list[tuple[str, int]]] = {}
+    for row, t in enumerate(range(v0, v1)):
+        slots.setdefault(t, []).append(("eval_frames", row))
+    if v1 > v0 and t1 > t0:
+        nearest = nearest_pose_indices(
+            normalized_body(seq.keypoints[t0:t1]), normalized_body(seq.keypoints[v0:v1])
+        )
+        for row, t in enumerate(nearest + t0):
+            slots.setdefault(int(t), []).append(("baseline_frames", row))
+    return _Crops(windows, (width, height), tuple(int(v) for v in eval_window), eval_size, slots)
 
 
 def prepare_dataset(
@@ -195,7 +239,7 @@ def prepare_dataset(
     output: str | Path,
     *,
     poses: str | Path | None = None,
-    size: tuple[int, int] = (256, 256),
+    size: tuple[int, int] = DEFAULT_SIZE,
     val_fraction: float = DEFAULT_VAL_FRACTION,
     full_frame: bool = False,
     workers: int = 1,
@@ -212,7 +256,7 @@ def prepare_dataset(
         val_fraction: the last ``val_fraction`` of the frames (contiguous) form the validation
             split, in [0, 0.9].
         full_frame: keep the whole frame (padded with black to the aspect ratio) instead of a
-            crop around the person.
+            window following the person.
         workers: pose-detection processes (only without ``poses``).
         progress: show progress bars.
 
@@ -229,7 +273,8 @@ def prepare_dataset(
     info = probe(video)
     # before pose detection (the long part): frames.npy and masks.npy dominate; keypoints, faces
     # and poses add a little
-    check_free_space(output, info.num_frames * (height * width * 4 + 2 * 137 * 3 * 4 + 16), "the dataset")
+    per_frame = height * width * 4 + 2 * 137 * 3 * 4 + 48 + 2 * height * height * 3  # + evaluation crops
+    check_free_space(output, info.num_frames * per_frame, "the dataset")
     if poses is not None:
         poses_path = Path(poses)
         seq = load_poses_of(poses_path, video, (info.width, info.height))
@@ -246,8 +291,9 @@ def prepare_dataset(
         raise InputError(video, f"too short: {num_frames} frames leave {num_train} for training (need 2)")
 
     source_size = (info.width, info.height)
-    window, border = _crop_window(seq, source_size, (width, height), full_frame)
-    keypoints = cropping.transform_keypoints(seq.keypoints, window, (width, height))
+    splits = {"train": [0, num_train], "val": [num_train, num_frames]}
+    crops = _crops(seq, source_size, (width, height), full_frame, splits)
+    keypoints = cropping.transform_keypoints(seq.keypoints, crops.windows, (width, height))
     face_size = cropping.face_size_for(height, width)
     faces = cropping.face_boxes(keypoints, height, width, face_size)
 
@@ -258,17 +304,20 @@ def prepare_dataset(
         "fps": float(info.fps if info.fps > 0 else seq.fps),
         "num_frames": num_frames,
         "size": [width, height],
-        "crop": [float(v) for v in window],
+        "window_size": [int(v) for v in crops.windows[0, 2:] - crops.windows[0, :2]],
         "full_frame": bool(full_frame),
         "face_size": int(face_size),
-        "splits": {"train": [0, num_train], "val": [num_train, num_frames]},
+        "splits": splits,
+        "eval_crop": [int(v) for v in crops.eval_window],
+        "eval_size": list(crops.eval_size),
         "detector": seq.detector,
         "body_detected_fraction": float(detected.mean()),
         "segmentation": PersonSegmenter.name,
     }
     with atomic_dir(output) as tmp:
-        samples = _write_frames(video, tmp, window, (width, height), num_frames, border, detected, progress)
+        samples = _write_frames(video, tmp, crops, num_frames, detected, progress)
         meta["background"] = _write_plate(tmp, samples, seq, source_size)
+        np.save(tmp / "windows.npy", crops.windows.astype(np.int64))
         np.save(tmp / "keypoints.npy", keypoints.astype(np.float32))
         np.save(tmp / "faces.npy", faces.astype(np.int32))
         save_poses(tmp / "poses.npz", seq)

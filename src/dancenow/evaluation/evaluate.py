@@ -28,6 +28,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from dancenow.data.crop import crop_frame, face_boxes, face_size_for, transform_keypoints, valid_region
 from dancenow.data.dataset import load_dataset_info
 from dancenow.errors import InputError
 from dancenow.evaluation.keypoints import GroupFidelity
@@ -35,8 +36,10 @@ from dancenow.evaluation.metrics import body_box, crop_box, pose_distance, psnr,
 from dancenow.evaluation.stlpips import NAME as STLPIPS
 from dancenow.evaluation.stlpips import load_stlpips, stlpips_distance
 from dancenow.inference.model import load_model
-from dancenow.inference.transfer import generate
-from dancenow.pose.layout import BODY, JOINT_GROUPS, B
+from dancenow.inference.transfer import Compositor, generate
+from dancenow.pose.layout import BODY, JOINT_GROUPS
+from dancenow.pose.nearest import nearest_pose_indices, normalized_body
+from dancenow.pose.posefile import load_poses
 from dancenow.pose.render import render_pose
 from dancenow.utils.atomic import atomic_path, write_json
 from dancenow.utils.precision import default_device
@@ -50,43 +53,6 @@ PAPER = {  # EDN Table 1/2, their 1024x512 footage, T.S. + Face
     "pose_face": 0.92,
     "pose_hands": 3.30,
 }
-
-
-def normalized_body(keypoints: np.ndarray) -> np.ndarray:
-    """``(T, 137, 3)`` -> ``(T, 25, 3)`` body centred on the mid-hip (or neck) and scaled by the
-    neck-to-mid-hip length, so poses compare regardless of where and how big the person is."""
-    body = keypoints[:, BODY].astype(np.float64).copy()
-    out = np.zeros_like(body)
-    for t, b in enumerate(body):
-        ok = b[:, 2] > 0
-        if not ok.any():
-            continue
-        root = b[B["mid_hip"], :2] if ok[B["mid_hip"]] else b[ok, :2].mean(0)
-        if ok[B["neck"]] and ok[B["mid_hip"]]:
-            size = np.linalg.norm(b[B["neck"], :2] - b[B["mid_hip"], :2])
-        else:
-            size = np.ptp(b[ok, 1]) / 3 if ok.sum() > 1 else 1.0
-        size = max(size, 1e-3)
-        out[t, ok, :2] = (b[ok, :2] - root) / size
-        out[t, ok, 2] = 1.0
-    return out
-
-
-def nearest_pose_indices(train: np.ndarray, query: np.ndarray) -> np.ndarray:
-    """For each query pose, the index of the training pose with the smallest mean joint distance
-    (over joints present in both; normalized bodies ``(N, 25, 3)`` and ``(M, 25, 3)``)."""
-    out = np.zeros(len(query), np.int64)
-    t_ok = train[:, :, 2] > 0
-    for i, q in enumerate(query):
-        q_ok = q[:, 2] > 0
-        both = t_ok & q_ok[None]
-        n = both.sum(1)
-        d = np.linalg.norm(train[:, :, :2] - q[None, :, :2], axis=2)
-        mean = np.where(n > 0, (d * both).sum(1) / np.maximum(n, 1), np.inf)
-        # prefer candidates sharing many joints: missing joints count as a fixed penalty
-        mean = mean + 0.5 * (q_ok.sum() - n) / max(q_ok.sum(), 1)
-        out[i] = int(np.argmin(mean))
-    return out
 
 
 class FrameReader:
@@ -150,12 +116,26 @@ SUMMARY_KEYS = (  # per-frame values averaged into the summary
 
 
 def score_frame(
-    g: np.ndarray, r: np.ndarray, keypoints: np.ndarray, face_box, *, perceptual: bool = True
+    g: np.ndarray,
+    r: np.ndarray,
+    keypoints: np.ndarray,
+    face_box,
+    *,
+    perceptual: bool = True,
+    inside: tuple[int, int, int, int] | None = None,
 ) -> dict:
     """Image metrics of one generated frame ``g`` against the real ``r`` (``(h, w, 3)`` uint8):
     whole-frame SSIM/PSNR; on the body box (from the real pose ``keypoints`` ``(137, 3)``) SSIM,
     PSNR, L1 (mean absolute difference, pixel values in [0, 1]) and the perceptual distance;
-    on ``face_box`` SSIM, PSNR and the perceptual distance."""
+    on ``face_box`` SSIM, PSNR and the perceptual distance. ``inside``: ``(x0, y0, x1, y1)``, the
+    only part of the frames scored (the rest lies beyond the video)."""
+    if inside is not None:
+        x0, y0, x1, y1 = inside
+        g, r = g[y0:y1, x0:x1], r[y0:y1, x0:x1]
+        keypoints = keypoints.copy()
+        keypoints[:, :2] -= (x0, y0)
+        fx0, fy0, fx1, fy1 = (int(v) for v in face_box)
+        face_box = (max(fx0 - x0, 0), max(fy0 - y0, 0), max(min(fx1, x1) - x0, 0), max(min(fy1, y1) - y0, 0))
     h, w = r.shape[:2]
     row = {"ssim": ssim(g, r), "psnr": psnr(g, r)}
     box = body_box(keypoints, h, w)
@@ -187,13 +167,15 @@ def score(
     keep_worst: int = 0,
     keep: Iterable[int] = (),
     perceptual: bool = True,
+    inside: tuple[int, int, int, int] | None = None,
 ) -> Scored:
     """Compare generated with real frames (both ``(h, w, 3)`` uint8, model size) frame by frame,
     as they stream in: memory holds the per-frame rows, the ``keep_worst`` frames of lowest body
     SSIM and the frames listed in ``keep``, never the whole sequence.
 
     ``real_poses``: keypoints re-detected on the real frames (shared by every method scored), or
-    None to skip the pose-distance metrics.
+    None to skip the pose-distance metrics. ``inside``: ``(x0, y0, x1, y1)``, the part of the
+    frames that shows the video (the image metrics leave the rest out).
     """
     redetect = real_poses is not None
     keep = set(keep)
@@ -206,7 +188,10 @@ def score(
     with ExitStack() as stack:
         det = stack.enter_context(_holistic()) if redetect else None
         for t, (g, r) in enumerate(zip(generated, real, strict=True)):
-            row = {"frame": t, **score_frame(g, r, keypoints[t], faces[t], perceptual=perceptual)}
+            row = {
+                "frame": t,
+                **score_frame(g, r, keypoints[t], faces[t], perceptual=perceptual, inside=inside),
+            }
             if redetect:
                 found = det(g)
                 scale = 1024.0 / r.shape[1]
@@ -268,6 +253,48 @@ def _detect_sequence(frames: Iterable[np.ndarray], total: int, desc: str, progre
     return out
 
 
+@dataclass
+class EvalGeometry:
+    """Where evaluation compares frames: one fixed window of the original frame around
+    everywhere the person goes (``dataset.json`` ``eval_crop``), at ``eval_size``, whatever the
+    training crops; so models with different crops (or none) are scored on the same pixels."""
+
+    info: object  # DatasetInfo
+    start: int
+    stop: int
+    keypoints: np.ndarray  # (V, 137, 3) held-out poses in evaluation pixels
+    faces: np.ndarray  # (V, 4) face boxes in evaluation pixels
+    inside: tuple[int, int, int, int]  # the part of the evaluation window inside the video
+
+    @classmethod
+    def of(cls, info, start: int, stop: int) -> EvalGeometry:
+        poses = load_poses(info.root / "poses.npz")
+        ew, eh = info.eval_size
+        kp = transform_keypoints(poses.keypoints[start:stop], info.eval_crop, (ew, eh))
+        faces = face_boxes(kp, eh, ew, face_size_for(eh, ew))
+        valid = valid_region(info.eval_crop, info.source_size, (ew, eh))
+        rows, cols = np.flatnonzero(valid.any(1)), np.flatnonzero(valid.any(0))
+        inside = (
+            (int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1)
+            if rows.size
+            else (0, 0, ew, eh)
+        )
+        return cls(info, start, stop, kp, faces, inside)
+
+    def model_frames(self, model, device) -> Iterator[np.ndarray]:
+        """The model's held-out frames as transfer makes them (each frame in its training window,
+        composited into the full-resolution plate), cut to the evaluation window."""
+        info = self.info
+        keypoints = np.load(info.root / "keypoints.npy")[self.start : self.stop]
+        windows = info.windows()[self.start : self.stop]
+        background = info.background()
+        compositor = Compositor(background)
+        frames = generate(model, keypoints, windows, background, device=device, progress=False)
+        for t, (crop, alpha, _) in enumerate(frames):
+            full = compositor(crop, alpha, windows[t])
+            yield crop_frame(full, info.eval_crop, info.eval_size, border="black")
+
+
 def evaluate(
     run: str | Path | None,
     dataset: str | Path,
@@ -289,14 +316,15 @@ def evaluate(
     real) into ``out_dir`` when given. Returns the summary dict.
     """
     info = load_dataset_info(dataset)
+    if split != "val":
+        raise InputError(None, f"evaluation scores the held-out (val) split, got {split!r}")
     start, stop = info.split_range(split)
     if stop - start < 2:
         raise InputError(dataset, f"the {split} split has {stop - start} frames; nothing to evaluate")
     if baseline not in (None, "nearest-pose"):
         raise InputError(None, f"unknown baseline {baseline!r} (nearest-pose)")
-    keypoints = np.load(Path(dataset) / "keypoints.npy")
-    faces = np.load(Path(dataset) / "faces.npy")
-    kp, fb = keypoints[start:stop], faces[start:stop]
+    geometry = EvalGeometry.of(info, start, stop)
+    kp, fb = geometry.keypoints, geometry.faces
     n = stop - start
     results: dict = {"split": split, "frames": n, "dataset": str(dataset), "paper": PAPER}
     if perceptual:
@@ -311,29 +339,32 @@ def evaluate(
                 f"makes {model.size[0]}x{model.size[1]} frames but the dataset has "
                 f"{info.width}x{info.height}",
             )
-    reader = FrameReader(Path(dataset) / "frames.npy")
+    reader = FrameReader(Path(dataset) / "eval_frames.npy")
+    baseline_reader = FrameReader(Path(dataset) / "baseline_frames.npy")
     try:
         methods: dict[str, Callable[[], Iterable[np.ndarray]]] = {}
         if model is not None:
-            methods["model"] = lambda: (g for g, _ in generate(model, kp, device=dev, progress=False))
+            methods["model"] = lambda: geometry.model_frames(model, dev)
         if baseline == "nearest-pose":
             t0, t1 = info.split_range("train")
-            idx = nearest_pose_indices(normalized_body(keypoints[t0:t1]), normalized_body(kp))
-            methods["nearest-pose"] = lambda: reader.frames(idx + t0)
+            keypoints = np.load(Path(dataset) / "keypoints.npy")
+            idx = nearest_pose_indices(
+                normalized_body(keypoints[t0:t1]), normalized_body(keypoints[start:stop])
+            )
+            methods["nearest-pose"] = lambda: baseline_reader.frames(range(n))
             results["nearest_pose_train_indices"] = (idx + t0).tolist()
         real_poses = (
-            _detect_sequence(reader.frames(range(start, stop)), n, "re-detect real", progress)
-            if redetect
-            else None
+            _detect_sequence(reader.frames(range(n)), n, "re-detect real", progress) if redetect else None
         )
         spaced = np.linspace(0, n - 1, min(4, n)).round().astype(int).tolist()
         scored = {}
         for name, frames in methods.items():
             scored[name] = score(
                 frames(),
-                reader.frames(range(start, stop)),
+                reader.frames(range(n)),
                 kp,
                 fb,
+                inside=geometry.inside,
                 real_poses=real_poses,
                 progress=progress,
                 label=name,
@@ -344,6 +375,7 @@ def evaluate(
             results[name] = scored[name].summary
     finally:
         reader.close()
+        baseline_reader.close()
     if out_dir is not None:
         write_reports(Path(out_dir), results, scored, kp, spaced)
     return results

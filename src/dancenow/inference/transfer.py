@@ -1,9 +1,10 @@
 """``dancenow transfer``: make the target (a trained run) dance like the source video.
 
 source video ──pose──▶ source poses ──normalize (paper §3.2) to the target's statistics──▶
-target-video pixels ──crop transform──▶ model pixels ──render──▶ labels ──G (previous output fed
-back) + face residual──▶ generated crops ──paste into the target's background──▶ H.264 MP4 at the
-source's frame rate, with the source's audio.
+target-video pixels ──a window per frame around the pose, at the target's scale──▶ model pixels
+──render──▶ labels ──G: foreground + alpha over the plate (previous frame fed back) + face
+residual──▶ generated crops ──composited into the full-resolution plate with the enlarged
+alpha──▶ H.264 MP4 at the source's frame rate, with the source's audio.
 """
 
 from __future__ import annotations
@@ -19,12 +20,19 @@ import cv2
 import numpy as np
 import torch
 
-from dancenow.data.crop import face_boxes, transform_keypoints
-from dancenow.data.dataset import label_from_keypoints, tensor_to_image
+from dancenow.data.crop import (
+    ScaledCropper,
+    face_boxes,
+    full_frame_window,
+    person_windows,
+    transform_keypoints,
+    valid_region,
+)
+from dancenow.data.dataset import image_to_tensor, label_from_keypoints, tensor_to_image
 from dancenow.errors import InputError
 from dancenow.inference.model import TrainedModel, load_model
 from dancenow.models.blocks import set_norm_kernel
-from dancenow.models.generators import temporal_input
+from dancenow.models.composite import next_frame
 from dancenow.pose.layout import BODY
 from dancenow.pose.normalize import compute_stats, fit_frame, normalize
 from dancenow.pose.posefile import PoseSequence, load_poses_of, pose_file_bytes, save_poses
@@ -66,49 +74,44 @@ def fill_missing(keypoints: np.ndarray) -> tuple[np.ndarray, int]:
     return out, int((~found).sum())
 
 
-class Compositor:
-    """Paste a generated crop back into the target's frame.
+def target_windows(model: TrainedModel, keypoints: np.ndarray, fps: float) -> np.ndarray:
+    """``(T, 4)`` crop windows (target-video pixels) for poses in target-video pixels: the
+    target's own window rule and size (one scale, following the person, smoothed), or the
+    letterboxed whole frame for a ``full_frame`` run."""
+    facts = model.data
+    if facts.full_frame:
+        w, h = facts.size
+        window = full_frame_window(facts.source_size, w / h)
+        return np.tile(np.asarray(window, np.int64), (len(keypoints), 1))
+    return person_windows(keypoints, facts.window_size, fps)
 
-    The crop window (source pixels, possibly beyond the frame) is resized from the model's size;
-    its border is feathered into the background so no seam shows where the two differ.
+
+class Compositor:
+    """Lay a generated crop over the target's full-resolution background plate with its alpha.
+
+    The crop (already composited over the plate at model size) and its alpha are enlarged to the
+    window; the frame is ``A * crop + (1 - A) * plate``, so where alpha is 0 the plate stays,
+    sharp at full resolution. The part of the window beyond the frame is dropped.
     """
 
-    def __init__(
-        self, background: np.ndarray, window: tuple[float, float, float, float], feather: float = 0.04
-    ):
+    def __init__(self, background: np.ndarray):
         self.background = background
-        h, w = background.shape[:2]
-        x0, y0, x1, y1 = (int(round(v)) for v in window)
-        self.window = (x0, y0, x1, y1)
-        self.size = (x1 - x0, y1 - y0)
-        # the part of the window inside the frame, and where it sits in the window
-        self.fx0, self.fy0, self.fx1, self.fy1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
-        ramp = max(1, int(feather * min(self.size)))
-        yy = np.minimum(np.arange(self.size[1]), np.arange(self.size[1])[::-1])
-        xx = np.minimum(np.arange(self.size[0]), np.arange(self.size[0])[::-1])
-        # a window edge that lies outside the frame needs no feathering (nothing to blend with)
-        if y0 < 0:
-            yy[: -y0 + ramp] = ramp
-        if y1 > h:
-            yy[-(y1 - h) - ramp :] = ramp
-        if x0 < 0:
-            xx[: -x0 + ramp] = ramp
-        if x1 > w:
-            xx[-(x1 - w) - ramp :] = ramp
-        alpha = np.minimum.outer(np.clip(yy / ramp, 0, 1), np.clip(xx / ramp, 0, 1)).astype(np.float32)
-        self.alpha = np.ascontiguousarray(alpha[self.fy0 - y0 : self.fy1 - y0, self.fx0 - x0 : self.fx1 - x0])
-        self.beta = 1 - self.alpha
 
-    def __call__(self, crop: np.ndarray) -> np.ndarray:
-        x0, y0, _, _ = self.window
-        big = cv2.resize(crop, self.size, interpolation=cv2.INTER_CUBIC)
-        part = big[self.fy0 - y0 : self.fy1 - y0, self.fx0 - x0 : self.fx1 - x0]
+    def __call__(self, crop: np.ndarray, alpha: np.ndarray, window) -> np.ndarray:
+        h, w = self.background.shape[:2]
+        x0, y0, x1, y1 = (int(v) for v in window)
+        fx0, fy0, fx1, fy1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
         out = self.background.copy()
-        region = out[self.fy0 : self.fy1, self.fx0 : self.fx1]
-        # alpha·part + (1 - alpha)·background, rounded: OpenCV's blend is 16x faster than the same
-        # float32 NumPy expression on a 1080-px window (41 -> 2.5 ms per frame); the two differ
-        # only where the exact value ends in .5 (it may round down), by 1
-        region[:] = cv2.blendLinear(part, region, self.alpha, self.beta)
+        if fx1 <= fx0 or fy1 <= fy0:
+            return out
+        size = (x1 - x0, y1 - y0)
+        big = cv2.resize(crop, size, interpolation=cv2.INTER_CUBIC)[fy0 - y0 : fy1 - y0, fx0 - x0 : fx1 - x0]
+        a = cv2.resize(alpha.astype(np.float32), size, interpolation=cv2.INTER_LINEAR)
+        a = np.ascontiguousarray(np.clip(a[fy0 - y0 : fy1 - y0, fx0 - x0 : fx1 - x0], 0.0, 1.0))
+        region = out[fy0:fy1, fx0:fx1]
+        # a·crop + (1 - a)·plate, rounded: OpenCV's blend is 16x faster than the same float32
+        # NumPy expression on a 1080-px window
+        region[:] = cv2.blendLinear(big, region, a, 1.0 - a)
         return out
 
 
@@ -126,21 +129,33 @@ def prepare_for_inference(model: TrainedModel, *, fast: bool = True) -> None:
 def generate(
     model: TrainedModel,
     keypoints: np.ndarray,
+    windows: np.ndarray,
+    background: np.ndarray,
     *,
     device: torch.device,
     amp_dtype: torch.dtype | None = None,
     fast: bool = True,
     progress: bool = True,
-) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Yield ``(generated (h, w, 3) uint8, label (h, w, 3) uint8)`` per frame of model-pixel ``keypoints``.
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Yield ``(frame (h, w, 3) uint8, alpha (h, w) float32, label (h, w, 3) uint8)`` per frame.
 
-    Each output is fed back as the next frame's previous output (EDN temporal smoothing); the face
-    residual is added inside each frame's face box when the run has a face generator. ``fast``:
-    see :func:`prepare_for_inference`. (Drawing the next label on a second thread while the
-    generator runs was measured slower on 2 cores: it competes with torch's own threads.)
+    Args:
+        keypoints: ``(T, 137, 3)`` in model pixels (each frame in its own window).
+        windows: ``(T, 4)`` the frames' windows in target-video pixels.
+        background: the target's plate at the video's full size, ``(H, W, 3)`` uint8 RGB.
+
+    Each frame is the generated foreground composited over the plate in its window (black beyond
+    the video), with the face residual; it is fed back as the next frame's previous frame (EDN
+    temporal smoothing). ``fast``: see :func:`prepare_for_inference`. (Drawing the next label on
+    a second thread while the generator runs was measured slower on 2 cores: it competes with
+    torch's own threads.)
     """
     w, h = model.size
+    facts = model.data
     boxes = face_boxes(keypoints, h, w, model.face_size) if model.face_generator is not None else None
+    plates = ScaledCropper(
+        background, facts.source_size, tuple(int(v) for v in windows[0, 2:] - windows[0, :2]), (w, h)
+    )
     prepare_for_inference(model, fast=fast)
     fmt = torch.channels_last if fast else torch.contiguous_format
     prev = None
@@ -148,15 +163,27 @@ def generate(
     bar = progress_bar(len(keypoints), "transfer", "frame", enabled=progress)
     for t, kp in enumerate(keypoints):
         label = label_from_keypoints(kp, h, w)[None].to(device).contiguous(memory_format=fmt)
+        plate = image_to_tensor(plates(windows[t]))[None].to(device)
+        valid = torch.from_numpy(valid_region(windows[t], facts.source_size, (w, h)))[None, None].float()
         with autocast:
-            temporal = model.config.model.temporal
-            fake = model.generator(temporal_input(label, prev) if temporal else label)
-            if boxes is not None:
-                fake = model.face_generator.refine(label, fake, torch.from_numpy(boxes[t : t + 1]))
+            fake, alpha = next_frame(
+                model.generator,
+                model.face_generator,
+                label,
+                prev,
+                plate,
+                valid.to(device),
+                torch.from_numpy(boxes[t : t + 1]) if boxes is not None else None,
+                temporal=model.config.model.temporal,
+            )
         fake = fake.float().clamp(-1, 1)
         prev = fake
         bar.update(1)
-        yield tensor_to_image(fake[0].cpu()), tensor_to_image(label[0].cpu())
+        yield (
+            tensor_to_image(fake[0].cpu()),
+            alpha[0, 0].float().cpu().numpy(),
+            tensor_to_image(label[0].cpu()),
+        )
     bar.close()
 
 
@@ -218,7 +245,7 @@ def transfer(
 
     # 2. load the run: networks, the target's background and pose statistics
     model = load_model(run, dev)
-    compositor = Compositor(read_background(run, model.run), model.data.crop)
+    compositor = Compositor(read_background(run, model.run))
     target_stats = read_pose_stats(run) if normalize_mode == "paper" else None
     _check_disk(output, sbs, model, info, audio)
 
@@ -238,17 +265,18 @@ def transfer(
     else:
         result = fit_frame(keypoints, (poses.width, poses.height), model.data.source_size)
     target_px = result.keypoints
-    model_px = transform_keypoints(target_px, model.data.crop, model.data.size)
+    windows = target_windows(model, target_px, info.fps)
+    model_px = transform_keypoints(target_px, windows, model.data.size)
     params = result.params | {
         "frames_without_pose_reused_last": filled,
         "source": str(source),
         "run": str(run),
-        "framing": "target video (generated crop pasted into its background)",
+        "framing": "target video (generated person composited into its background plate)",
     }
 
     # 5. generate frame by frame and write the video(s)
     frames, generating = _write_videos(
-        model, model_px, target_px, compositor, source, output, sbs, info.fps, audio, dev, progress
+        model, model_px, windows, target_px, compositor, source, output, sbs, info.fps, audio, dev, progress
     )
 
     # 6. write what was done: the normalization parameters and the normalized poses
@@ -274,6 +302,7 @@ def _check_options(normalize_mode: str, output: Path) -> None:
 def _write_videos(
     model: TrainedModel,
     model_px: np.ndarray,
+    windows: np.ndarray,
     target_px: np.ndarray,
     compositor: Compositor,
     source: Path,
@@ -296,14 +325,16 @@ def _write_videos(
         frames = iter_frames(source) if sbs_writer is not None else None
         # bf16 autocast where the hardware runs it natively (GPUs, recent CPUs), else fp32
         amp = resolve_precision("auto", device)
-        gen = generate(model, model_px, device=device, amp_dtype=amp, progress=progress)
+        gen = generate(
+            model, model_px, windows, compositor.background, device=device, amp_dtype=amp, progress=progress
+        )
         while True:
             t0 = time.perf_counter()
             item = next(gen, None)
             generating += time.perf_counter() - t0
             if item is None:
                 break
-            frame_out = compositor(item[0])
+            frame_out = compositor(item[0], item[1], windows[n])
             writer.write(frame_out)
             if sbs_writer is not None:
                 stick = render_pose(target_px[n], *frame_out.shape[:2])

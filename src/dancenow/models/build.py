@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
+from dancenow.models.composite import OUT_CHANNELS
 from dancenow.models.config import ModelConfig
 from dancenow.models.discriminators import MultiscaleDiscriminator, PatchDiscriminator
 from dancenow.models.generators import FaceResidualGenerator, GlobalGenerator, LocalEnhancer
@@ -12,6 +13,7 @@ from dancenow.models.generators import FaceResidualGenerator, GlobalGenerator, L
 def build_global_generator(cfg: ModelConfig) -> GlobalGenerator:
     return GlobalGenerator(
         in_channels=cfg.generator_in_channels,
+        out_channels=OUT_CHANNELS,
         ngf=cfg.ngf,
         n_down=cfg.n_down,
         n_blocks=cfg.n_blocks,
@@ -25,6 +27,7 @@ def build_local_enhancer(cfg: ModelConfig, global_generator: GlobalGenerator) ->
     return LocalEnhancer(
         global_generator,
         in_channels=cfg.generator_in_channels,
+        out_channels=OUT_CHANNELS,
         ngf=cfg.local_ngf,
         n_blocks=cfg.local_blocks,
         norm=cfg.norm,

@@ -1,7 +1,9 @@
 """pix2pixHD generators (Wang et al. 2018) as used by Everybody Dance Now.
 
 Temporal smoothing (EDN §3.3) needs nothing special here: the generator's input is
-``concat(label_t, previous_output)``, so ``in_channels = 3 + 3``.
+``concat(label_t, previous_frame)``, so ``in_channels = 3 + 3``, where the previous frame is
+the previous output composited over the background plate (:mod:`dancenow.models.composite`).
+The body generator outputs 4 channels (foreground RGB + alpha); the face generator 3.
 """
 
 from __future__ import annotations

@@ -37,13 +37,16 @@ class LossConfig:
     """Weight of the temporal discriminator's GAN + feature-matching terms."""
     lambda_face: float = 1.0
     """Weight of the face GAN's losses (relative to its own GAN term)."""
+    lambda_alpha: float = 5.0
+    """Weight of the L1 between the generated alpha and the person mask (soft: the band around the
+    mask's edge and frames whose mask lost the person are left out)."""
 
     def __post_init__(self):
         check(
             self.perceptual in ("vgg19", "effnet-lite0", "none", "auto"),
             f"loss.perceptual must be vgg19|effnet-lite0|none|auto, got {self.perceptual!r}",
         )
-        for name in ("lambda_fm", "lambda_perceptual", "lambda_temporal", "lambda_face"):
+        for name in ("lambda_fm", "lambda_perceptual", "lambda_temporal", "lambda_face", "lambda_alpha"):
             check(0 <= getattr(self, name) <= 1e4, f"loss.{name} must be in [0, 1e4]")
 
 

@@ -42,9 +42,10 @@ from dancenow.pose.posefile import load_poses
 from dancenow.runfolder.config import STAGES, TrainConfig
 from dancenow.utils.atomic import atomic_dir, atomic_path, recover_dir, write_json
 
-RUN_VERSION = 3
+RUN_VERSION = 4
 """``config.json``'s ``dancenow_config_version``; a folder of any other must be trained again.
 Bump it whenever the networks' weights change meaning, even where their shapes happen to match.
+4: the body generator draws foreground + alpha over the plate in person-centred windows;
 3: the generators upsample by resizing then convolving (2: transposed convolutions)."""
 _AGAIN = "train it again with `dancenow train`"
 
@@ -76,7 +77,7 @@ def write_config(
                 "source_video": str(dataset.source_video),
                 "size": list(dataset.size),
                 "face_size": dataset.face_size,
-                "crop": list(dataset.crop),
+                "window_size": list(dataset.window_size),
                 "source_size": list(dataset.source_size),
                 "fps": dataset.fps,
                 "full_frame": dataset.full_frame,
@@ -87,7 +88,16 @@ def write_config(
 
 
 _DOCUMENT_KEYS = {"dancenow_config_version", "train", "perceptual_resolved", "data", "completed_stages"}
-_DATA_KEYS = {"dataset", "source_video", "size", "face_size", "crop", "source_size", "fps", "full_frame"}
+_DATA_KEYS = {
+    "dataset",
+    "source_video",
+    "size",
+    "face_size",
+    "window_size",
+    "source_size",
+    "fps",
+    "full_frame",
+}
 
 
 def read_config(run: str | Path) -> RunConfig:

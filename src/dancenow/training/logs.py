@@ -10,7 +10,8 @@ import torch
 from torch import nn
 
 from dancenow.data.dataset import DatasetInfo, FrameDataset, tensor_to_image
-from dancenow.models.generators import downsample2, temporal_input
+from dancenow.models.composite import next_frame
+from dancenow.models.generators import downsample2
 
 
 class RunLog:
@@ -76,13 +77,15 @@ class SampleGrids:
         prev, rows = None, []
         for i in range(min(self.frames, len(self._data))):
             item = self._data[i]
-            label, real = item["label"][None].to(device), item["image"][None].to(device)
+            label, real, plate, valid = (
+                item[k][None].to(device) for k in ("label", "image", "plate", "valid")
+            )
             if scale > 1:
-                label, real = downsample2(label), downsample2(real)
+                label, real, plate, valid = (downsample2(x) for x in (label, real, plate, valid))
             with autocast():
-                fake = g(temporal_input(label, prev) if temporal else label)
-                if face_g is not None:
-                    fake = face_g.refine(label, fake, item["face_box"][None])
+                fake, _ = next_frame(
+                    g, face_g, label, prev, plate, valid, item["face_box"][None], temporal=temporal
+                )
             prev = fake.float()
             rows.append(torch.cat([label, fake.float().clamp(-1, 1), real], dim=3)[0])
         g.train(was_training)

@@ -13,9 +13,12 @@ stages): G and D are both updated from losses computed with the same, not yet up
 **Sequential** (the fp32 reference, ``fused_step: false``, and the face stage): a D step, then
 the G step against the updated D, which runs D on the real images again.
 
-Batches are dicts of ``(B, 3, H, W)`` tensors in ``[-1, 1]`` (``label_prev``, ``label``,
-``image_prev``, ``image``) and ``face_box`` ``(B, 4)`` int64, as :class:`~dancenow.data.dataset.PairDataset`
-gives them. ``nets`` is a dict of modules, possibly DDP-wrapped; D is called through its
+Batches are dicts as :class:`~dancenow.data.dataset.PairDataset` gives them: ``(B, 3, H, W)``
+tensors in ``[-1, 1]`` (``label_prev``, ``label``, ``image_prev``, ``image``, ``plate_prev``,
+``plate``), ``(B, 1, H, W)`` maps (``valid*``, ``mask*``), ``mask_weight*`` ``(B,)`` and
+``face_box`` ``(B, 4)`` int64. Every body loss sees the generated frames composited over the
+plate, and both real and generated frames black beyond the video (``valid`` 0), so what lies
+there never reaches a loss. ``nets`` is a dict of modules, possibly DDP-wrapped; D is called through its
 unwrapped module wherever no D gradient is wanted, so DDP waits for none.
 """
 
@@ -29,6 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from dancenow.losses.gan import FeatureMatchingLoss, LSGANLoss
+from dancenow.models.composite import composite, keep_valid
 from dancenow.models.generators import crop_boxes, temporal_input
 from dancenow.runfolder.config import LossConfig
 from dancenow.training.distributed import unwrapped
@@ -44,20 +48,60 @@ class NonFiniteLoss(RuntimeError):
 class PairGenerator(nn.Module):
     """Both frames of a temporal pair in one ``forward``: DDP allows one forward per backward.
 
-    ``(label_prev, label)`` each ``(B, 3, H, W)`` -> ``(fake_prev, fake)``; the second frame is
-    conditioned on the first, not detached (EDN §3.3). Without temporal smoothing both frames
-    are generated independently.
+    ``(label_prev, label, plate_prev, plate, valid_prev, valid)`` (labels and plates
+    ``(B, 3, H, W)``, valid maps ``(B, 1, H, W)``) -> ``(frame_prev, frame, alpha_prev, alpha)``:
+    each frame is the generated foreground composited over its plate
+    (:func:`~dancenow.models.composite.composite`), black beyond the video. The second frame is
+    conditioned on the first composite, not detached (EDN §3.3). Without temporal smoothing both
+    frames are generated independently.
     """
 
     def __init__(self, generator: nn.Module, temporal: bool):
         super().__init__()
         self.generator, self.temporal = generator, temporal
 
-    def forward(self, label_prev: torch.Tensor, label: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, label_prev, label, plate_prev, plate, valid_prev, valid) -> tuple[torch.Tensor, ...]:
         if not self.temporal:
-            return self.generator(label_prev), self.generator(label)
-        fake_prev = self.generator(temporal_input(label_prev, None))
-        return fake_prev, self.generator(temporal_input(label, fake_prev))
+            frame_prev, alpha_prev = composite(self.generator(label_prev), plate_prev, valid_prev)
+            frame, alpha = composite(self.generator(label), plate, valid)
+            return frame_prev, frame, alpha_prev, alpha
+        frame_prev, alpha_prev = composite(
+            self.generator(temporal_input(label_prev, None)), plate_prev, valid_prev
+        )
+        frame, alpha = composite(self.generator(temporal_input(label, frame_prev)), plate, valid)
+        return frame_prev, frame, alpha_prev, alpha
+
+
+def generator_inputs(batch: dict) -> tuple[torch.Tensor, ...]:
+    """The :class:`PairGenerator` arguments of a :class:`~dancenow.data.dataset.PairDataset` batch."""
+    return tuple(batch[k] for k in ("label_prev", "label", "plate_prev", "plate", "valid_prev", "valid"))
+
+
+def real_frames(batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    """The real frames of a batch, black beyond the video (as the generated ones)."""
+    return keep_valid(batch["image_prev"], batch["valid_prev"]), keep_valid(batch["image"], batch["valid"])
+
+
+def alpha_loss(
+    alpha: torch.Tensor, mask: torch.Tensor, valid: torch.Tensor, weight: torch.Tensor
+) -> torch.Tensor:
+    """Mean ``|alpha - mask|`` over the valid pixels, leaving out a band around the mask's edge
+    (soft edges, loose hair, shadows next to the body are the generator's to decide) and the
+    samples of ``weight`` 0 (a mask that lost the person).
+
+    ``alpha``, ``mask``, ``valid``: ``(B, 1, H, W)``; ``weight``: ``(B,)``.
+    """
+    alpha, mask = alpha.float(), mask.float()
+    k = 2 * max(1, round(EDGE_BAND * mask.shape[-2])) + 1
+    grown = F.max_pool2d(mask, k, stride=1, padding=k // 2)
+    shrunk = -F.max_pool2d(-mask, k, stride=1, padding=k // 2)
+    w = (valid >= 0.999).float() * (grown - shrunk < 0.5).float() * weight.float().view(-1, 1, 1, 1)
+    return (w * (alpha - mask).abs()).sum() / w.sum().clamp(min=1.0)
+
+
+EDGE_BAND = 0.02
+"""Half-width of the band around the person mask's edge left out of the alpha loss, as a
+fraction of the frame's height."""
 
 
 class _Objective:
@@ -98,16 +142,18 @@ class BodyLoss(_Objective):
         super().__init__(cfg, perceptual, autocast)
         self.temporal = temporal
 
-    def generate(self, nets: dict, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
-        """``fake_{t-1} = G(label_{t-1}, 0)``, ``fake_t = G(label_t, fake_{t-1})`` (not detached)."""
+    def generate(self, nets: dict, batch: dict) -> tuple[torch.Tensor, ...]:
+        """``(frame_{t-1}, frame_t, alpha_{t-1}, alpha_t)``: ``fake_{t-1} = G(label_{t-1}, 0)``,
+        ``fake_t = G(label_t, frame_{t-1})`` (not detached), each composited over its plate."""
         with self.autocast():
-            return nets["g"](batch["label_prev"], batch["label"])
+            return nets["g"](*generator_inputs(batch))
 
     def d_losses(self, nets: dict, batch: dict, fake) -> tuple[Losses, tuple]:
         """Each D on ``[real; generated.detach()]`` in one call (one forward per backward, as DDP
         requires; instance norm keeps the samples independent)."""
-        lp, l, ip, i = batch["label_prev"], batch["label"], batch["image_prev"], batch["image"]
-        fake_p, fake = (f.detach() for f in fake)
+        lp, l = batch["label_prev"], batch["label"]
+        ip, i = real_frames(batch)
+        fake_p, fake = (f.detach() for f in fake[:2])
         labels, n = torch.cat([lp, l]), 2 * lp.shape[0]
         with self.autocast():
             s_in = torch.cat([torch.cat([labels, labels]), torch.cat([ip, i, fake_p, fake])], 1)
@@ -124,18 +170,21 @@ class BodyLoss(_Objective):
         return losses, (s_real, t_real)
 
     def g_losses(self, nets: dict, batch: dict, fake, real: tuple | None = None) -> Losses:
-        """LSGAN + λ_FM·feature matching (spatial, temporal) + λ_P·perceptual, their total, and
-        the L1 to the real frames (logged only). ``real``: D's features of the real frames
-        (computed here, without gradients, when None)."""
-        lp, l, ip, i = batch["label_prev"], batch["label"], batch["image_prev"], batch["image"]
+        """LSGAN + λ_FM·feature matching (spatial, temporal) + λ_P·perceptual on the composited
+        frames, + λ_α·the alpha loss against the person masks, their total, and the L1 to the
+        real frames (logged only). ``real``: D's features of the real frames (computed here,
+        without gradients, when None)."""
+        lp, l = batch["label_prev"], batch["label"]
+        ip, i = real_frames(batch)
+        frames, alphas = fake[:2], fake[2:]
         d = {k: unwrapped(v) for k, v in nets["d"].items()}
         lam = self.cfg
         with self.autocast():
             # each consumer concatenates the generated frames itself, D's first: that fixes the
             # order in which autograd sums their gradients, which the recorded losses pin bit for bit
-            s_fake = d["spatial"](torch.cat([torch.cat([lp, l]), torch.cat(list(fake))], 1))
-            t_fake = d["temporal"](torch.cat([lp, l, *fake], 1)) if self.temporal else None
-            real_both, fake_both = torch.cat([ip, i]), torch.cat(list(fake))
+            s_fake = d["spatial"](torch.cat([torch.cat([lp, l]), torch.cat(list(frames))], 1))
+            t_fake = d["temporal"](torch.cat([lp, l, *frames], 1)) if self.temporal else None
+            real_both, fake_both = torch.cat([ip, i]), torch.cat(list(frames))
             if real is None:
                 with torch.no_grad():
                     s_real = d["spatial"](torch.cat([torch.cat([lp, l]), real_both], 1))
@@ -158,7 +207,13 @@ class BodyLoss(_Objective):
                 total = total + lam.lambda_temporal * (
                     losses["g_gan_temporal"] + lam.lambda_fm * losses["g_fm_temporal"]
                 )
-            losses["g_total"] = total
+        losses["g_alpha"] = alpha_loss(
+            torch.cat(list(alphas)),
+            torch.cat([batch["mask_prev"], batch["mask"]]),
+            torch.cat([batch["valid_prev"], batch["valid"]]),
+            torch.cat([batch["mask_weight_prev"], batch["mask_weight"]]),
+        )
+        losses["g_total"] = total + lam.lambda_alpha * losses["g_alpha"]
         with torch.no_grad():
             losses["l1"] = (fake_both.float() - real_both.float()).abs().mean()
         return losses
@@ -168,7 +223,7 @@ class FaceLoss(_Objective):
     """EDN's face GAN: a residual added to G's face crop, judged with the label crop by a
     PatchGAN. ``nets``: ``g`` (the body :class:`PairGenerator`, frozen unless fine-tuned),
     ``face_g``, ``face_d``. ``generate`` returns ``(label, generated body, refined face, real)``
-    crops, each ``(B, 3, S, S)``."""
+    crops, each ``(B, 3, S, S)``; the residual refines the composited frame's face."""
 
     d_total, g_total = "face_d", "face_total"
 
@@ -179,15 +234,18 @@ class FaceLoss(_Objective):
     def generate(self, nets: dict, batch: dict) -> tuple[torch.Tensor, ...]:
         if self.finetune:
             with self.autocast():
-                _, body = nets["g"](batch["label_prev"], batch["label"])
+                _, body, _, _ = nets["g"](*generator_inputs(batch))
         else:  # frozen: a forward pass only, in generation's memory format
-            labels = [batch[k].contiguous(memory_format=self.frozen_format) for k in ("label_prev", "label")]
+            inputs = [x.contiguous(memory_format=self.frozen_format) for x in generator_inputs(batch)]
             with torch.no_grad(), self.autocast():
-                _, body = nets["g"](*labels)
+                _, body, _, _ = nets["g"](*inputs)
         boxes = batch["face_box"]
-        label_c, body_c, real_c = (crop_boxes(x, boxes) for x in (batch["label"], body, batch["image"]))
+        _, real = real_frames(batch)
+        label_c, body_c, real_c, valid_c = (
+            crop_boxes(x, boxes) for x in (batch["label"], body, real, batch["valid"])
+        )
         with self.autocast():
-            face = body_c + nets["face_g"](label_c, body_c)
+            face = keep_valid(body_c + nets["face_g"](label_c, body_c), valid_c)
         return label_c, body_c, face, real_c
 
     def d_losses(self, nets: dict, batch: dict, fake) -> tuple[Losses, list]:
