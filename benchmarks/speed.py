@@ -163,16 +163,20 @@ elif task == "train_ab":
 elif task == "transfer":
     from dancenow.inference.model import load_model
     from dancenow.inference.transfer import generate, transfer
+    from dancenow.data.dataset import load_dataset_info
     model = load_model(args["run"], device)
-    kp = np.load(args["dataset"] + "/keypoints.npy")
-    kp = np.concatenate([kp] * (args["frames"] // len(kp) + 1))[: args["frames"]]
+    info = load_dataset_info(args["dataset"])
+    plate = info.background()
+    repeat = args["frames"] // info.num_frames + 1
+    kp = np.concatenate([np.load(args["dataset"] + "/keypoints.npy")] * repeat)[: args["frames"]]
+    win = np.concatenate([info.windows()] * repeat)[: args["frames"]]
     from dancenow.utils.precision import resolve_precision
     for fast in (False, True):
         amp = resolve_precision("auto", device) if fast else None  # as transfer does
-        list(generate(model, kp[:3], device=device, amp_dtype=amp, fast=fast, progress=False))
+        list(generate(model, kp[:3], win[:3], plate, device=device, amp_dtype=amp, fast=fast, progress=False))
         sync()
         t0 = time.perf_counter()
-        for _ in generate(model, kp, device=device, amp_dtype=amp, fast=fast, progress=False):
+        for _ in generate(model, kp, win, plate, device=device, amp_dtype=amp, fast=fast, progress=False):
             pass
         sync()
         out["generate_fps_" + ("default" if fast else "reference")] = len(kp) / (time.perf_counter() - t0)

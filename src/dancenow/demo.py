@@ -72,9 +72,10 @@ def run_demo(
     step("pose", t0)
 
     t0 = time.perf_counter()
-    print(f"[3/6] preparing the target dataset at {size}x{size}")
+    width = max(32, round(size * 0.75 / 32) * 32)  # portrait, as the default training size
+    print(f"[3/6] preparing the target dataset at {width}x{size} (windows following the dancer)")
     dataset = prepare_dataset(
-        target, output / "dataset", poses=output / "target_poses.npz", size=(size, size)
+        target, output / "dataset", poses=output / "target_poses.npz", size=(width, size)
     )
     step("prepare", t0)
 

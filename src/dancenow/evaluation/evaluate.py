@@ -44,6 +44,7 @@ from dancenow.pose.render import render_pose
 from dancenow.utils.atomic import atomic_path, write_json
 from dancenow.utils.precision import default_device
 from dancenow.utils.progress import progress as progress_bar
+from dancenow.video import iter_frames
 
 PAPER = {  # EDN Table 1/2, their 1024x512 footage, T.S. + Face
     "body_ssim": 0.898,
@@ -253,6 +254,34 @@ def _detect_sequence(frames: Iterable[np.ndarray], total: int, desc: str, progre
     return out
 
 
+class _EvalFrames:
+    """The real frames of ``[start, stop)`` in the evaluation window: the stored held-out frames
+    for the val split, else cropped from the target video as it is decoded."""
+
+    def __init__(self, info, start: int, stop: int):
+        self.info, self.start, self.stop = info, start, stop
+        v0, v1 = info.split_range("val")
+        self.stored = FrameReader(info.root / "eval_frames.npy") if (start, stop) == (v0, v1) else None
+
+    def frames(self, indices) -> Iterator[np.ndarray]:
+        """Frames ``indices`` (0 = ``start``, increasing)."""
+        if self.stored is not None:
+            return self.stored.frames(indices)
+        return self._decode(list(indices))
+
+    def _decode(self, indices: list[int]) -> Iterator[np.ndarray]:
+        wanted = {self.start + i for i in indices}
+        for t, frame in enumerate(iter_frames(self.info.source_video)):
+            if t >= self.stop:
+                break
+            if t in wanted:
+                yield crop_frame(frame.image, self.info.eval_crop, self.info.eval_size, border="black")
+
+    def close(self) -> None:
+        if self.stored is not None:
+            self.stored.close()
+
+
 @dataclass
 class EvalGeometry:
     """Where evaluation compares frames: one fixed window of the original frame around
@@ -316,13 +345,21 @@ def evaluate(
     real) into ``out_dir`` when given. Returns the summary dict.
     """
     info = load_dataset_info(dataset)
-    if split != "val":
-        raise InputError(None, f"evaluation scores the held-out (val) split, got {split!r}")
     start, stop = info.split_range(split)
     if stop - start < 2:
         raise InputError(dataset, f"the {split} split has {stop - start} frames; nothing to evaluate")
     if baseline not in (None, "nearest-pose"):
         raise InputError(None, f"unknown baseline {baseline!r} (nearest-pose)")
+    if baseline is not None and split != "val":
+        raise InputError(
+            None, "the nearest-pose baseline is scored on the held-out frames only (--split val)"
+        )
+    if split != "val" and not info.source_video.is_file():
+        raise InputError(
+            info.source_video,
+            f"not found: the dataset stores only the held-out frames for evaluation, --split {split} "
+            "reads the rest from the target video",
+        )
     geometry = EvalGeometry.of(info, start, stop)
     kp, fb = geometry.keypoints, geometry.faces
     n = stop - start
@@ -339,7 +376,7 @@ def evaluate(
                 f"makes {model.size[0]}x{model.size[1]} frames but the dataset has "
                 f"{info.width}x{info.height}",
             )
-    reader = FrameReader(Path(dataset) / "eval_frames.npy")
+    reader = _EvalFrames(info, start, stop)
     baseline_reader = FrameReader(Path(dataset) / "baseline_frames.npy")
     try:
         methods: dict[str, Callable[[], Iterable[np.ndarray]]] = {}

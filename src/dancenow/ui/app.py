@@ -37,7 +37,12 @@ from dancenow.ui.workspace import (
 
 log = logging.getLogger(__name__)
 
-SIZES = {"256": (256, 256), "128": (128, 128), "512x256": (512, 256), "64 (quick test)": (64, 64)}
+SIZES = {  # (width, height): portrait windows following the dancer
+    "192x256": (192, 256),
+    "96x128": (96, 128),
+    "384x512": (384, 512),
+    "64 (quick test)": (64, 64),
+}
 PLOTTED_LOSSES = ("g_total", "d_total", "face_total", "face_d")
 LOSS_COLORS = {"g_total": "#1f77b4", "d_total": "#ff7f0e", "face_total": "#d62728", "face_d": "#2ca02c"}
 
@@ -67,7 +72,7 @@ class Controller:
 
     # ---------------------------------------------------------------- 1. target
     def add_target(
-        self, video: str | Path | None, size: str = "256", *, progress: bool = True
+        self, video: str | Path | None, size: str = "192x256", *, progress: bool = True
     ) -> TargetResult:
         """Copy the upload into the workspace, detect poses, write the preview, prepare the dataset."""
         from dancenow.data.prepare import prepare_dataset
@@ -471,7 +476,7 @@ def build_app(controller: Controller, *, poll_seconds: float = 1.0):
                         label="Target video", sources=["upload"], format=None, elem_id="target-video"
                     )
                     size = gr.Dropdown(
-                        list(SIZES), value="256", label="Training size (pixels)", elem_id="size"
+                        list(SIZES), value="192x256", label="Training size (pixels)", elem_id="size"
                     )
                     analyze = gr.Button("Detect poses and prepare", variant="primary", elem_id="analyze")
                 with gr.Column():
