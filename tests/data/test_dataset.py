@@ -13,6 +13,7 @@ import torch
 from data_footage import make_footage, walking_keypoints
 from torch.utils.data import DataLoader
 
+from dancenow.data.crop import ScaledCropper, valid_region
 from dancenow.data.dataset import (
     FrameDataset,
     PairDataset,
@@ -50,7 +51,16 @@ def test_info(dataset):
     assert info.split_range("train") == (0, 15) and info.split_range("val") == (15, 20)
     assert info.split_range("all") == (0, 20)
     assert info.face_size == 16 and not info.full_frame
-    assert info.scale == pytest.approx(H / (info.crop[3] - info.crop[1]))
+    windows = info.windows()
+    assert windows.shape == (20, 4) and windows.dtype == np.int64
+    assert (windows[:, 2:] - windows[:, :2] == info.window_size).all()
+    assert info.scale == pytest.approx(H / info.window_size[1])
+    assert info.window_size[0] / info.window_size[1] == pytest.approx(W / H, abs=1 / info.window_size[1])
+    assert info.eval_size == (H, H) and info.eval_crop[2] - info.eval_crop[0] == info.eval_crop[3] - info.eval_crop[1]
+    plate = info.background()
+    assert plate.shape == (240, 320, 3) and plate.dtype == np.uint8
+    stored = info.background(full_size=False)
+    assert stored.shape[2] == 3 and stored.shape[0] <= 240
     with pytest.raises(ValueError, match="split"):
         info.split_range("test")
 
@@ -62,10 +72,27 @@ def test_pairs(dataset):
     train, val = PairDataset(dataset), PairDataset(dataset, "val")
     assert len(train) == 14 and len(val) == 4 and len(PairDataset(dataset, "all")) == 19
     item = train[0]
-    assert set(item) == {"label_prev", "label", "image_prev", "image", "face_box", "index"}
-    for key in ("label_prev", "label", "image_prev", "image"):
+    pairs = ("label", "image", "plate", "valid", "mask", "mask_weight")
+    assert set(item) == {f"{k}_prev" for k in pairs} | set(pairs) | {"face_box", "index"}
+    for key in ("label_prev", "label", "image_prev", "image", "plate_prev", "plate"):
         assert item[key].shape == (3, H, W) and item[key].dtype == torch.float32
         assert item[key].min() >= -1 and item[key].max() <= 1
+    for key in ("valid_prev", "valid", "mask_prev", "mask"):
+        assert item[key].shape == (1, H, W) and item[key].dtype == torch.float32
+        assert item[key].min() >= 0 and item[key].max() <= 1
+    # Each frame's plate and valid map follow its own window.
+    info, windows = load_dataset_info(dataset), np.load(dataset / "windows.npy")
+    cropper = ScaledCropper(info.background(full_size=False), (320, 240), info.window_size, (W, H))
+    for key, t in (("prev", 0), ("", 1)):
+        suffix = f"_{key}" if key else ""
+        np.testing.assert_array_equal(tensor_to_image(item["plate" + suffix]), cropper(windows[t]))
+        valid = valid_region(windows[t], (320, 240), (W, H))
+        assert torch.equal(item["valid" + suffix][0], torch.from_numpy(valid).float())
+        np.testing.assert_array_equal(
+            (item["mask" + suffix][0].numpy() * 255).round(), np.load(dataset / "masks.npy")[t]
+        )
+        assert item["mask_weight" + suffix].shape == () and item["mask_weight" + suffix].item() in (0.0, 1.0)
+    assert not torch.equal(item["plate_prev"], item["plate"])  # the window moved with the person
     assert item["index"].dtype == torch.int64 and item["index"].item() == 1
     assert item["face_box"].dtype == torch.int64 and item["face_box"].tolist() == faces[1].tolist()
     np.testing.assert_array_equal(tensor_to_image(item["image"]), frames[1])
@@ -84,8 +111,31 @@ def test_frames(dataset):
     val = FrameDataset(dataset, "val")
     assert len(val) == 5 and len(FrameDataset(dataset)) == 15
     item = val[0]
-    assert set(item) == {"label", "image", "face_box", "index"}
-    assert item["index"].item() == 15 and item["image"].shape == (3, H, W)
+    assert set(item) == {"label", "image", "plate", "valid", "face_box", "index"}
+    assert item["index"].item() == 15 and item["image"].shape == item["plate"].shape == (3, H, W)
+    assert item["valid"].shape == (1, H, W)
+    assert torch.equal(item["plate"], PairDataset(dataset, "all")[14]["plate"])  # frame 15 both
+
+
+def test_mask_weight_drops_a_mask_that_lost_the_person(copy):
+    """A frame whose pose shows a person but whose mask is empty must not teach alpha = 0."""
+    masks = np.load(copy / "masks.npy")
+    masks[:] = 0
+    masks[:, 20:80, 20:44] = 255  # a person-sized mask in every frame...
+    masks[5] = 0  # ...but none here
+    masks[7] = 0
+    masks[7, :2, :2] = 255  # a speck is as good as nothing
+    np.save(copy / "masks.npy", masks)
+    data = PairDataset(copy, "all")
+    weights = {int(data[i]["index"]): float(data[i]["mask_weight"]) for i in range(len(data))}
+    assert weights[5] == weights[7] == 0.0
+    assert data[5]["mask_weight_prev"].item() == 0.0  # frame 5 again, as the previous one of 6
+    assert all(w == 1.0 for t, w in weights.items() if t not in (5, 7))
+    # Nobody in the pose either: an empty mask is right, and it teaches alpha = 0.
+    keypoints = np.load(copy / "keypoints.npy")
+    keypoints[5] = 0
+    np.save(copy / "keypoints.npy", keypoints)
+    assert PairDataset(copy, "all")[4]["mask_weight"].item() == 1.0
 
 
 def test_labels():
@@ -151,10 +201,17 @@ def _damage_json(root: Path, **changes) -> None:
         (lambda r: _damage_json(r, version=7), "version 7"),
         (lambda r: _damage_json(r, size=None), "'size'"),
         (lambda r: _damage_json(r, size=[64, 100]), "multiples of 32"),
-        (lambda r: _damage_json(r, crop=[10, 10, 5, 50]), "'crop'"),
+        (lambda r: _damage_json(r, window_size=[10, 1]), "'window_size'"),
+        (lambda r: _damage_json(r, window_size=None), "'window_size'"),
+        (lambda r: _damage_json(r, eval_crop=[10, 10, 5, 50]), "'eval_crop'"),
+        (lambda r: _damage_json(r, eval_size=[96]), "'eval_size'"),
+        (lambda r: (r / "windows.npy").unlink(), "windows.npy: missing"),
+        (lambda r: np.save(r / "windows.npy", np.zeros((20, 4), np.float32)), "windows.npy"),
+        (lambda r: np.save(r / "eval_frames.npy", np.zeros((4, 96, 96, 3), np.uint8)), "eval_frames.npy"),
+        (lambda r: (r / "baseline_frames.npy").unlink(), "baseline_frames.npy: missing"),
         (lambda r: _damage_json(r, fps="fast"), "'fps'"),
         (lambda r: _damage_json(r, splits={"train": [0, 30], "val": [30, 30]}), "'train'"),
-        (lambda r: _damage_json(r, num_frames=21), "frames.npy"),
+        (lambda r: _damage_json(r, num_frames=21), "windows.npy"),
         (lambda r: (r / "frames.npy").unlink(), "frames.npy: missing"),
         (lambda r: (r / "keypoints.npy").unlink(), "keypoints.npy: missing"),
         (lambda r: (r / "frames.npy").write_bytes((r / "frames.npy").read_bytes()[:-100]), "truncated"),

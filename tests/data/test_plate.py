@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
+from dancenow.data.crop import crop_frame
 from dancenow.data.dataset import FrameDataset, load_dataset_info
 from dancenow.data.plate import MIN_FREE, PERSON_THRESHOLD, PlateBuilder, clean_plate
 from dancenow.data.prepare import prepare_dataset
@@ -78,11 +79,10 @@ def test_masks_are_stored_with_the_frames(still_clip):
         np.testing.assert_array_equal((got[0].numpy() * 255).round().astype(np.uint8), masks[t])
     # Aligned with the frames: the stored mask matches the true silhouette cropped the same way,
     # and matches it worse when shifted by a few pixels.
-    x0, y0, x1, y1 = (int(v) for v in info.crop)
+    windows = info.windows()
 
     def iou(t: int, shift: int) -> float:
-        true = person[t, y0:y1, x0:x1].astype(np.uint8) * 255
-        true = cv2.resize(true, (64, 64), interpolation=cv2.INTER_AREA) > 127
+        true = crop_frame(person[t].astype(np.uint8) * 255, windows[t], (64, 64), border="black") > 127
         got = np.roll(masks[t] > 127, shift, axis=1)
         return float((true & got).sum() / (true | got).sum())
 

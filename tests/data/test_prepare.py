@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from data_footage import make_footage, stick_person, walking_keypoints
@@ -14,6 +15,7 @@ from dancenow.data import crop as cropping
 from dancenow.data.prepare import prepare_dataset
 from dancenow.errors import InputError
 from dancenow.pose.layout import BODY, NUM_KEYPOINTS, B
+from dancenow.pose.nearest import nearest_pose_indices, normalized_body
 from dancenow.pose.posefile import PoseSequence, save_poses
 from dancenow.video import iter_frames, probe, write_video
 
@@ -28,6 +30,12 @@ def _inside(kp: np.ndarray, width: int, height: int) -> bool:
     present = kp[..., 2] > 0
     x, y = kp[..., 0][present], kp[..., 1][present]
     return bool((x >= 0).all() and (x < width).all() and (y >= 0).all() and (y < height).all())
+
+
+def _beyond(valid: np.ndarray) -> np.ndarray:
+    """Crop pixels wholly beyond the video: not valid, and no valid neighbour (a pixel cut by the
+    frame's edge mixes black and picture)."""
+    return cv2.dilate(valid.astype(np.uint8), np.ones((3, 3), np.uint8)) == 0
 
 
 @pytest.mark.parametrize(
@@ -49,25 +57,53 @@ def test_crop_holds_the_person_at_the_training_aspect(tmp_path, frame, size):
     assert frames.shape == (16, h, w, 3) and frames.dtype == np.uint8
     assert keypoints.shape == (16, NUM_KEYPOINTS, 3) and keypoints.dtype == np.float32
     assert _inside(keypoints, w, h)
-    x0, y0, x1, y1 = meta["crop"]
-    assert abs((x1 - x0) / (y1 - y0) - w / h) < 1 / (y1 - y0)
+    windows = np.load(out / "windows.npy")
+    assert windows.shape == (16, 4) and windows.dtype == np.int64
+    # One size for the whole video (the one dataset.json records), at the training aspect.
+    ww, wh = meta["window_size"]
+    assert (windows[:, 2] - windows[:, 0] == ww).all() and (windows[:, 3] - windows[:, 1] == wh).all()
+    assert abs(ww / wh - w / h) < 1 / wh
+    # The keypoints are the source keypoints through each frame's own window.
+    np.testing.assert_allclose(keypoints, cropping.transform_keypoints(kp, windows, size), atol=1e-4)
     # The whole person, head top included: the highest point (raised hands or the head) is well
     # inside the frame, not at its edge.
     head_top = keypoints[:, B["right_eye"], 1] - 0.6 * np.hypot(
         *(keypoints[:, B["nose"], :2] - keypoints[:, B["neck"], :2]).T
     )
     assert head_top.min() > 0
-    # Wherever the window fits, it stays inside the frame.
-    if x1 - x0 <= fw:
-        assert 0 <= x0 and x1 <= fw
-    else:
-        assert x0 <= 0 and x1 >= fw
-    if y1 - y0 <= fh:
-        assert 0 <= y0 and y1 <= fh
+    # The window follows the person: the mid-hip stays near the crop's centre line while the
+    # person walks 40 % of the frame's width (the smoothing lags a little at the clip's ends).
+    hip_x = keypoints[:, B["mid_hip"], 0]
+    assert np.abs(hip_x - w / 2).max() < 0.1 * w
+    assert windows[-1, 0] - windows[0, 0] > 0.25 * fw
+    # Never shifted into the frame: what lies beyond the video is black, not replicated edges.
+    for t in range(16):
+        valid = cropping.valid_region(windows[t], (fw, fh), size)
+        assert frames[t][_beyond(valid)].max(initial=0) == 0
+        assert frames[t][valid].mean() > 20
     # The person fills a good part of the crop.
     present = keypoints[..., 2] > 0
     span = keypoints[..., 1][present].max() - keypoints[..., 1][present].min()
     assert span > 0.5 * h or w > h
+
+
+def test_black_beyond_the_frame_not_replicated_edges(tmp_path):
+    """A person taller than the frame allows: the windows reach past its edges."""
+    kp = np.stack([stick_person(20 + 4 * i, 236, 200) for i in range(8)])  # at the left edge
+    video, poses = make_footage(tmp_path, kp, 320, 240)
+    out = prepare_dataset(video, tmp_path / "ds", poses=poses, size=(96, 128), progress=False)
+    frames, windows = np.load(out / "frames.npy"), np.load(out / "windows.npy")
+    masks = np.load(out / "masks.npy")
+    assert (windows[:, 0] < 0).all() and (windows[:, 3] > 240).all()  # past the left and bottom
+    for image, mask, window in zip(frames, masks, windows, strict=True):
+        valid = cropping.valid_region(window, (320, 240), (96, 128))
+        assert 0 < valid.sum() < valid.size
+        beyond = _beyond(valid)
+        assert beyond[:, :5].all() and beyond[-3:].all()
+        assert image[beyond].max() == 0 and mask[beyond].max() == 0
+        # the columns and rows just inside the frame's edges are the gradient, not black
+        rows, cols = np.flatnonzero(valid.any(axis=1)), np.flatnonzero(valid.any(axis=0))
+        assert image[rows[-1], cols].mean() > 20 and image[rows, cols[0]].mean() > 20
 
 
 def test_dataset_json_fields_and_splits(tmp_path, landscape):
@@ -83,16 +119,18 @@ def test_dataset_json_fields_and_splits(tmp_path, landscape):
         "fps",
         "num_frames",
         "size",
-        "crop",
+        "window_size",
         "full_frame",
         "face_size",
         "splits",
+        "eval_crop",
+        "eval_size",
         "detector",
         "body_detected_fraction",
         "segmentation",
         "background",
     }
-    assert meta["version"] == DATASET_VERSION == 3
+    assert meta["version"] == DATASET_VERSION == 4
     assert meta["segmentation"].startswith("mediapipe")
     assert set(meta["background"]) == {"samples", "dilation_px", "uncovered_fraction"}
     assert meta["background"]["samples"] == 24  # every frame of a 24-frame clip
@@ -109,8 +147,26 @@ def test_dataset_json_fields_and_splits(tmp_path, landscape):
     # The original poses come along unchanged (source pixels).
     with np.load(out / "poses.npz") as z:
         np.testing.assert_allclose(z["keypoints"], kp)
-    # Keypoints are the source keypoints through the crop transform.
-    np.testing.assert_allclose(keypoints, cropping.transform_keypoints(kp, meta["crop"], (64, 96)), atol=1e-4)
+    # Keypoints are the source keypoints through each frame's crop window.
+    windows = np.load(out / "windows.npy")
+    assert windows.shape == (24, 4) and windows.dtype == np.int64
+    assert (windows[:, 2:] - windows[:, :2] == meta["window_size"]).all()
+    np.testing.assert_allclose(keypoints, cropping.transform_keypoints(kp, windows, (64, 96)), atol=1e-4)
+    # Evaluation: a square window (as high as the training frames) around everywhere the person
+    # goes; the held-out frames and their nearest-pose training frames are stored in it.
+    x0, y0, x1, y1 = meta["eval_crop"]
+    assert meta["eval_size"] == [96, 96] and x1 - x0 == y1 - y0
+    assert list(meta["eval_crop"]) == list(cropping.person_window(kp, (320, 240), 1.0))
+    ev, base = np.load(out / "eval_frames.npy"), np.load(out / "baseline_frames.npy")
+    assert ev.shape == base.shape == (6, 96, 96, 3) and ev.dtype == base.dtype == np.uint8
+    video_frames = [f.image for f in iter_frames(video)]
+    for row, t in enumerate(range(18, 24)):
+        expected = cropping.crop_frame(video_frames[t], meta["eval_crop"], (96, 96), border="black")
+        np.testing.assert_array_equal(ev[row], expected)
+    nearest = nearest_pose_indices(normalized_body(kp[:18]), normalized_body(kp[18:]))
+    for row, t in enumerate(nearest):
+        expected = cropping.crop_frame(video_frames[t], meta["eval_crop"], (96, 96), border="black")
+        np.testing.assert_array_equal(base[row], expected)
     # No validation split at all.
     out = prepare_dataset(video, tmp_path / "ds0", poses=poses, size=(64, 64), val_fraction=0, progress=False)
     assert _load(out)[0]["splits"] == {"train": [0, 24], "val": [24, 24]}
@@ -123,10 +179,10 @@ def test_pixels_land_where_the_transform_says(tmp_path):
     out = prepare_dataset(video, tmp_path / "ds", poses=poses, size=(128, 128), progress=False)
     meta, frames, _, _ = _load(out)
     centre = np.array([[[102.0, 76.0, 1.0]] * NUM_KEYPOINTS])  # the square's centre as a "keypoint"
-    expected = cropping.transform_keypoints(centre, meta["crop"], (128, 128))[0, 0, :2]
-    x0, y0, x1, y1 = meta["crop"]
-    side = 12 * 128 / (y1 - y0)
-    for image in frames[:3]:
+    windows = np.load(out / "windows.npy")
+    side = 12 * 128 / meta["window_size"][1]
+    for image, window in zip(frames[:3], windows, strict=False):
+        expected = cropping.transform_keypoints(centre, window, (128, 128))[0, 0, :2]
         # Look near the expected place only: the stick figure's face is white too.
         cx, cy = np.round(expected).astype(int)
         white = image[cy - 12 : cy + 12, cx - 12 : cx + 12].min(axis=2) > 200
@@ -145,7 +201,10 @@ def test_full_frame_letterboxes(tmp_path):
     )
     meta, frames, keypoints, _ = _load(out)
     assert meta["full_frame"] is True
-    assert meta["crop"] == [-200.0, 0.0, 440.0, 320.0]  # 640 wide = 320 * 2, video centred
+    windows = np.load(out / "windows.npy")
+    assert (windows == [-200, 0, 440, 320]).all()  # 640 wide = 320 * 2, video centred, every frame
+    assert meta["window_size"] == [640, 320] and meta["eval_crop"] == [-200, 0, 440, 320]
+    assert meta["eval_size"] == [128, 64]
     assert _inside(keypoints, 128, 64)
     # Black pillarbox bars left and right (at 0.2 scale, 200 source px -> 40 columns each).
     assert frames[0][:, :38].max() == 0 and frames[0][:, -38:].max() == 0
