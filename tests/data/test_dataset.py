@@ -56,7 +56,10 @@ def test_info(dataset):
     assert (windows[:, 2:] - windows[:, :2] == info.window_size).all()
     assert info.scale == pytest.approx(H / info.window_size[1])
     assert info.window_size[0] / info.window_size[1] == pytest.approx(W / H, abs=1 / info.window_size[1])
-    assert info.eval_size == (H, H) and info.eval_crop[2] - info.eval_crop[0] == info.eval_crop[3] - info.eval_crop[1]
+    assert (
+        info.eval_size == (H, H)
+        and info.eval_crop[2] - info.eval_crop[0] == info.eval_crop[3] - info.eval_crop[1]
+    )
     plate = info.background()
     assert plate.shape == (240, 320, 3) and plate.dtype == np.uint8
     stored = info.background(full_size=False)

@@ -159,27 +159,125 @@ def test_fill_missing_reuses_last_valid_pose():
 
 def test_compositor_pastes_inside_the_window_only():
     background = np.zeros((100, 200, 3), np.uint8)
-    comp = Compositor(background, (50, -20, 150, 80))  # partly above the frame
-    out = comp(np.full((64, 64, 3), 255, np.uint8))
-    assert out.shape == background.shape
-    assert out[:, :45].max() == 0 and out[:, 155:].max() == 0
-    assert out[10:70, 60:140].min() == 255
+    comp = Compositor(background)
+    window = (50, -20, 150, 80)  # partly above the frame
+    out = comp(np.full((64, 64, 3), 255, np.uint8), np.ones((64, 64), np.float32), window)
+    assert out.shape == background.shape and not background.any()  # the plate is not touched
+    assert out[:, :50].max() == 0 and out[:, 150:].max() == 0 and out[80:].max() == 0
+    assert out[:80, 50:150].min() == 255
+    # a window wholly beyond the frame leaves the plate as it is
+    assert not comp(
+        np.full((64, 64, 3), 255, np.uint8), np.ones((64, 64), np.float32), (-300, 0, -200, 100)
+    ).any()
 
 
-def test_compositor_feathers_the_border_with_the_alpha_formula():
-    """The pasted window is ``alpha·crop + (1 - alpha)·background``, rounded, with alpha ramping
-    from 0 at the window's edges inside the frame to 1 in its middle; outside it, the background."""
+def test_compositor_keeps_the_sharp_plate_where_alpha_is_zero():
+    """``A·crop + (1 - A)·plate`` with the alpha enlarged to the window: where alpha is 0 the
+    output is the full-resolution plate exactly (its finest detail included), where 1 the crop."""
     rng = np.random.default_rng(0)
-    background = rng.integers(0, 256, (120, 160, 3), dtype=np.uint8)
-    comp = Compositor(background, (-10, 20, 90, 130))  # beyond the left and bottom edges
+    plate = rng.integers(0, 256, (120, 160, 3), dtype=np.uint8)  # detail at the finest scale
+    comp = Compositor(plate)
     crop = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
-    out = comp(crop)
-    big = cv2.resize(crop, (100, 110), interpolation=cv2.INTER_CUBIC)[0:100, 10:100].astype(np.float32)
-    alpha = comp.alpha[..., None]
-    expected = (alpha * big + (1 - alpha) * background[20:120, 0:90].astype(np.float32)).round()
-    diff = np.abs(out[20:120, 0:90].astype(int) - expected)
+    alpha = np.zeros((64, 64), np.float32)
+    alpha[:, 32:] = 1.0  # the right half is the person
+    window = (-10, 20, 118, 148)  # 2x: beyond the left and bottom edges
+    out = comp(crop, alpha, window)
+    big = cv2.resize(crop, (128, 128), interpolation=cv2.INTER_CUBIC)
+    # outside the window, and inside it where alpha is 0 (away from the alpha edge): the plate
+    assert np.array_equal(out[:20], plate[:20]) and np.array_equal(out[:, 118:], plate[:, 118:])
+    assert np.array_equal(out[20:, :50], plate[20:, :50])  # window columns < 60 - 1 have alpha 0
+    # where alpha is 1: the enlarged crop
+    assert np.array_equal(out[20:, 56:118], big[:100, 66:128])
+    # in between, the alpha formula, rounded
+    a = cv2.resize(alpha, (128, 128), interpolation=cv2.INTER_LINEAR)[:100, 10:128, None]
+    expected = (a * big[:100, 10:128] + (1 - a) * plate[20:, :118].astype(np.float32)).round()
+    diff = np.abs(out[20:, :118].astype(int) - expected)
     assert diff.max() <= 1 and (diff > 0).mean() < 0.02  # a value ending in .5 may round either way
-    assert np.array_equal(out[:20], background[:20]) and np.array_equal(out[:, 90:], background[:, 90:])
-    assert (
-        comp.alpha[0].max() == 0 and comp.alpha[50, 0] == 1 and comp.alpha[50, -1] == 0
-    )  # feathered edges only
+    assert 0 < a[0, 53, 0] < 1 and 0 < a[0, 54, 0] < 1  # the alpha edge is blended, not cut
+    assert not np.array_equal(out[20:, 53:55], plate[20:, 53:55])
+
+
+def _rigged_run(run, dst, *, alpha: float, rgb: float):
+    """A copy of ``run`` whose body generator draws a constant foreground ``rgb`` (in (-1, 1))
+    with alpha ``alpha`` (0 or 1) everywhere, and whose face residual is 0."""
+    import math
+    import shutil
+
+    from safetensors.torch import load_file
+
+    shutil.copytree(run, dst)
+    for name, key in (
+        ("global_generator", "to_rgb.1"),
+        ("local_enhancer", "to_rgb.1"),
+        ("face_generator", "net.to_rgb.1"),
+    ):
+        path = dst / f"{name}.safetensors"
+        weights = load_file(str(path))
+        weights[f"{key}.weight"].zero_()
+        bias = weights[f"{key}.bias"]
+        bias.zero_()
+        if name != "face_generator":
+            bias[:3] = math.atanh(rgb)
+            bias[3] = 20.0 if alpha else -20.0  # tanh saturates: alpha exactly 1 or 0
+        save_file(weights, str(path))
+    return dst
+
+
+def test_transfer_output_is_the_plate_outside_alpha(tiny_run, source_clip, tmp_path):
+    """End to end, decoded: where alpha is 0 the written frames are the run's full-resolution
+    plate (to within H.264 noise); where alpha is 1, the generated crop, inside each frame's window."""
+    from dancenow.data.crop import person_windows
+    from dancenow.inference.transfer import transfer
+    from dancenow.pose.posefile import load_poses
+    from dancenow.runfolder.folder import read_background, read_config
+    from dancenow.video import iter_frames
+
+    video, poses = source_clip
+    config = read_config(tiny_run)
+    plate = read_background(tiny_run, config).astype(int)
+    out = tmp_path / "clear.mp4"
+    transfer(
+        _rigged_run(tiny_run, tmp_path / "clear", alpha=0, rgb=0.5),
+        video,
+        out,
+        source_poses=poses,
+        audio=False,
+        progress=False,
+    )
+    frames = [f.image.astype(int) for f in iter_frames(out)]
+    assert len(frames) == 18
+    for frame in frames:
+        assert frame.shape == plate.shape
+        diff = np.abs(frame - plate)
+        # measured: mean 1.5, 99th percentile 5 levels; pasting the model-size crop over the
+        # plate instead gives a 99th percentile of 42-100
+        assert diff.mean() < 2.5 and np.percentile(diff, 99) < 10
+
+    # alpha 1: a flat 0.5 grey (level 191) in each frame's window, the plate elsewhere
+    out = tmp_path / "solid.mp4"
+    transfer(
+        _rigged_run(tiny_run, tmp_path / "solid", alpha=1, rgb=0.5),
+        video,
+        out,
+        source_poses=poses,
+        audio=False,
+        progress=False,
+    )
+    target = load_poses(out.with_suffix(".poses.npz"))
+    windows = person_windows(target.keypoints, config.data.window_size, target.fps)
+    h, w = plate.shape[:2]
+    yy, xx = np.mgrid[:h, :w]
+    m = 4  # H.264 and the enlarged crop's edge (black beyond the video) blur a few pixels
+    checked = 0
+    for frame, (x0, y0, x1, y1) in zip(iter_frames(out), windows, strict=True):
+        image = frame.image.astype(int)
+        inside = (
+            (xx >= max(x0, 0) + m) & (xx < min(x1, w) - m) & (yy >= max(y0, 0) + m) & (yy < min(y1, h) - m)
+        )
+        outside = (xx < x0 - m) | (xx >= x1 + m) | (yy < y0 - m) | (yy >= y1 + m)
+        assert inside.mean() > 0.1
+        assert np.abs(image[inside] - 191).mean() < 3
+        if outside.any():
+            assert np.abs(image[outside] - plate[outside]).mean() < 3
+            checked += 1
+    assert checked > 0
