@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 
 from dancenow.evaluation.evaluate import markdown_table
-from dancenow.pose.nearest import nearest_pose_indices, normalized_body
 from dancenow.evaluation.keypoints import GroupFidelity
 from dancenow.evaluation.metrics import body_box, flicker, pose_distance, psnr, ssim
+from dancenow.pose.nearest import nearest_pose_indices, normalized_body
 
 
 def test_ssim_identity_and_agreement_with_scikit_image():

@@ -64,7 +64,8 @@ def test_every_preset_builds_and_runs(cfg):
         g = build_generator(m)
         s = m.size_multiple
         with torch.no_grad():
-            assert g(torch.zeros(1, m.generator_in_channels, s * 4, s * 2)).shape == (1, 3, s * 4, s * 2)
+            # foreground RGB + alpha
+            assert g(torch.zeros(1, m.generator_in_channels, s * 4, s * 2)).shape == (1, 4, s * 4, s * 2)
 
 
 def test_instance_norm_kernels_agree():
