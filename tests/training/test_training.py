@@ -51,14 +51,26 @@ class _Parts:
         return self.nets.for_stage(stage, DistInfo()), self.nets.optimizers(stage)
 
 
-def _batch(side: int = 32, face: int = 8, seed: int = 0) -> dict:
-    """One frame pair of random images in [-1, 1] (the tiny preset's global stage runs at 32 px)."""
+def _batch(side: int = 32, face: int = 8, seed: int = 0, borders: tuple[int, int] = (0, 0)) -> dict:
+    """One frame pair as :class:`PairDataset` gives it, batched: random images, labels and plates
+    in [-1, 1] (the tiny preset's global stage runs at 32 px), a person mask, and valid maps 0 on
+    the ``borders = (previous, current)`` leftmost columns and top rows (the window beyond the
+    video)."""
     g = torch.Generator().manual_seed(seed)
-    images = {k: torch.rand(1, 3, side, side, generator=g) * 2 - 1 for k in PAIR_KEYS}
-    return images | {"face_box": torch.tensor([[4, 6, 4 + face, 6 + face]])}
+    images = {k: torch.rand(1, 3, side, side, generator=g) * 2 - 1 for k in IMAGE_KEYS}
+    mask = torch.zeros(1, 1, side, side)
+    mask[..., side // 4 : 7 * side // 8, side // 3 : 2 * side // 3] = 1
+    out = images | {"face_box": torch.tensor([[4, 6, 4 + face, 6 + face]])}
+    for suffix, border in zip(("_prev", ""), borders, strict=True):
+        valid = torch.ones(1, 1, side, side)
+        valid[..., :border, :] = 0
+        valid[..., :, :border] = 0
+        out |= {f"valid{suffix}": valid, f"mask{suffix}": mask.clone(), f"mask_weight{suffix}": torch.ones(1)}
+    return out
 
 
-PAIR_KEYS = ("label_prev", "label", "image_prev", "image")
+IMAGE_KEYS = ("label_prev", "label", "image_prev", "image", "plate_prev", "plate")
+PAIR_KEYS = (*IMAGE_KEYS, "valid_prev", "valid", "mask_prev", "mask", "mask_weight_prev", "mask_weight")
 
 
 def test_a_whole_gan_step_on_tensors_in_memory():
@@ -73,6 +85,7 @@ def test_a_whole_gan_step_on_tensors_in_memory():
         before = _params(getattr(parts.nets, trained))
         losses = gan_step(loss, nets, _batch(side), opt, fused=stage != "face")
         assert {loss.g_total, loss.d_total} <= losses.keys()
+        assert ("g_alpha" in losses) == (stage != "face")
         assert all(torch.isfinite(v) for v in losses.values()), (stage, losses)
         assert not _same(_params(getattr(parts.nets, trained)), before), stage
     expected = {
@@ -130,7 +143,7 @@ def test_fused_step_is_pix2pixhd_update():
     assert not _same(_params(fused.nets.global_g), g0)
     assert _close(_params(fused.nets.global_g), _params(ref.nets.global_g))
     assert _close(_params(fused.nets.d), _params(ref.nets.d))
-    for k in ("d_spatial", "d_temporal", "g_gan", "g_fm", "g_perceptual", "g_total"):
+    for k in ("d_spatial", "d_temporal", "g_gan", "g_fm", "g_perceptual", "g_alpha", "g_total"):
         assert torch.allclose(losses[k], expected[k], atol=1e-5), k
 
 
@@ -165,13 +178,82 @@ def test_overfits_one_batch(tiny_dataset):
     parts = _Parts()
     nets, opt = parts.stage("global")
     item = PairDataset(tiny_dataset, "train")[0]
-    batch = {k: downsample2(item[k][None]) for k in PAIR_KEYS}
+    batch = {k: downsample2(item[k][None]) if item[k].ndim == 3 else item[k][None] for k in PAIR_KEYS}
     first = None
     for _ in range(150):
         losses = gan_step(parts.body, nets, batch, opt, fused=True)
         first = first if first is not None else float(losses["l1"])
     print(f"L1 {first:.3f} -> {float(losses['l1']):.3f}")
     assert losses["l1"] < 0.4 * first
+
+
+def _noise_where_invalid(x: torch.Tensor, valid: torch.Tensor, seed: int) -> torch.Tensor:
+    """``x`` with random values in [-1, 1] where ``valid`` is 0, unchanged where it is 1."""
+    noise = torch.rand(x.shape, generator=torch.Generator().manual_seed(seed)) * 2 - 1
+    return torch.where(valid == 1, x, noise)
+
+
+class _ScribbleBeyondTheVideo:
+    """A forward hook on the body generator: random values added to its output (foreground and
+    alpha) where the frame's valid map is 0. :class:`PairGenerator` runs the previous frame,
+    then the current one."""
+
+    def __init__(self, valids: tuple[torch.Tensor, torch.Tensor], seed: int):
+        self.valids, self.calls = valids, 0
+        self.rng = torch.Generator().manual_seed(seed)
+
+    def __call__(self, module, args, out):
+        valid = self.valids[self.calls % 2]
+        self.calls += 1
+        return out + 3 * torch.randn(out.shape, generator=self.rng) * (1 - valid)
+
+
+def _step_losses(stage: str, batch: dict, fused: bool, scribble: bool) -> tuple[dict, dict]:
+    """Every loss of one ``stage`` step of fresh tiny networks, and all their weights after it."""
+    parts = _Parts()
+    nets, opt = parts.stage(stage)
+    if scribble:
+        hook = _ScribbleBeyondTheVideo((batch["valid_prev"], batch["valid"]), seed=5)
+        nets["g"].generator.register_forward_hook(hook)
+    loss = parts.face if stage == "face" else parts.body
+    losses = gan_step(loss, nets, batch, opt, fused=fused)
+    weights = {f"{name}.{k}": v for name, m in nets.items() if name != "d" for k, v in _params(m).items()}
+    if "d" in nets:
+        weights |= {f"d.{name}.{k}": v for name, m in nets["d"].items() for k, v in _params(m).items()}
+    return {k: v.detach() for k, v in losses.items()}, weights
+
+
+@pytest.mark.parametrize(
+    ("stage", "side", "fused"),
+    [("global", 32, True), ("global", 32, False), ("local", 64, True), ("local", 64, False), ("face", 64, False)],
+)
+def test_pixels_beyond_the_video_never_reach_a_loss(stage, side, fused):
+    """Crop pixels beyond the video (valid 0) hold whatever: black in the real frames, the plate's
+    border, anything the generator draws there. Changing all of them changes no loss and no
+    weight update, in the fused and the reference step, the body and the face stages (whose
+    face box here reaches beyond the video)."""
+    clean = _batch(side, borders=(side // 8, side // 4))  # the window moved between the frames
+    x0, y0 = side // 4 - 4, side // 4 - 6  # an 8-pixel face box across the current frame's border
+    clean["face_box"] = torch.tensor([[x0, y0, x0 + 8, y0 + 8]])
+    in_box = clean["valid"][0, 0, y0 : y0 + 8, x0 : x0 + 8]
+    assert in_box.min() == 0 and in_box.max() == 1  # the face box reaches beyond the video
+    dirty = dict(clean)
+    for i, key in enumerate(("image_prev", "image", "plate_prev", "plate")):
+        suffix = "_prev" if key.endswith("_prev") else ""
+        dirty[key] = _noise_where_invalid(clean[key], clean[f"valid{suffix}"], seed=10 + i)
+        assert not torch.equal(dirty[key], clean[key])
+    losses, weights = _step_losses(stage, clean, fused, scribble=False)
+    dirty_losses, dirty_weights = _step_losses(stage, dirty, fused, scribble=True)
+    assert losses.keys() == dirty_losses.keys()
+    for k in losses:
+        assert torch.equal(losses[k], dirty_losses[k]), k
+    assert _same(weights, dirty_weights)
+    # ...whereas the same change inside the video does reach them.
+    inside = dict(clean)
+    inside["image"] = _noise_where_invalid(clean["image"], 1 - clean["valid"], seed=20)
+    changed, _ = _step_losses(stage, inside, fused, scribble=False)
+    total = "face_total" if stage == "face" else "g_total"
+    assert not torch.equal(changed[total], losses[total])
 
 
 def _trainer(tiny_dataset, run, **cfg_changes) -> Trainer:
