@@ -92,10 +92,13 @@ def alpha_loss(
     ``alpha``, ``mask``, ``valid``: ``(B, 1, H, W)``; ``weight``: ``(B,)``.
     """
     alpha, mask = alpha.float(), mask.float()
+    inside = (valid >= 0.999).float()
     k = 2 * max(1, round(EDGE_BAND * mask.shape[-2])) + 1
-    grown = F.max_pool2d(mask, k, stride=1, padding=k // 2)
-    shrunk = -F.max_pool2d(-mask, k, stride=1, padding=k // 2)
-    w = (valid >= 0.999).float() * (grown - shrunk < 0.5).float() * weight.float().view(-1, 1, 1, 1)
+    # the video's edge is no edge of the person: pixels beyond it neither grow nor erode the mask
+    # (it is black there, so a person cut by the frame's edge would lose a band of the loss)
+    grown = F.max_pool2d(mask * inside, k, stride=1, padding=k // 2)
+    shrunk = -F.max_pool2d(-(mask * inside + 1 - inside), k, stride=1, padding=k // 2)
+    w = inside * (grown - shrunk < 0.5).float() * weight.float().view(-1, 1, 1, 1)
     return (w * (alpha - mask).abs()).sum() / w.sum().clamp(min=1.0)
 
 
