@@ -14,7 +14,7 @@ from dancenow.losses.perceptual import PerceptualLoss
 from dancenow.models.generators import downsample2
 from dancenow.runfolder.config import load_preset
 from dancenow.training.distributed import DistInfo
-from dancenow.training.loss import BodyLoss, FaceLoss, gan_step, update
+from dancenow.training.loss import BodyLoss, FaceLoss, alpha_loss, gan_step, update
 from dancenow.training.networks import Networks
 from dancenow.training.run import train_run
 from dancenow.training.trainer import Trainer
@@ -225,11 +225,17 @@ def _step_losses(stage: str, batch: dict, fused: bool, scribble: bool) -> tuple[
 
 @pytest.mark.parametrize(
     ("stage", "side", "fused"),
-    [("global", 32, True), ("global", 32, False), ("local", 64, True), ("local", 64, False), ("face", 64, False)],
+    [
+        ("global", 32, True),
+        ("global", 32, False),
+        ("local", 64, True),
+        ("local", 64, False),
+        ("face", 64, False),
+    ],
 )
 def test_pixels_beyond_the_video_never_reach_a_loss(stage, side, fused):
-    """Crop pixels beyond the video (valid 0) hold whatever: black in the real frames, the plate's
-    border, anything the generator draws there. Changing all of them changes no loss and no
+    """Crop pixels beyond the video (valid 0) hold whatever: black in the real frames and masks,
+    the plate's border, anything the generator draws there. Changing all of them changes no loss and no
     weight update, in the fused and the reference step, the body and the face stages (whose
     face box here reaches beyond the video)."""
     clean = _batch(side, borders=(side // 8, side // 4))  # the window moved between the frames
@@ -238,7 +244,7 @@ def test_pixels_beyond_the_video_never_reach_a_loss(stage, side, fused):
     in_box = clean["valid"][0, 0, y0 : y0 + 8, x0 : x0 + 8]
     assert in_box.min() == 0 and in_box.max() == 1  # the face box reaches beyond the video
     dirty = dict(clean)
-    for i, key in enumerate(("image_prev", "image", "plate_prev", "plate")):
+    for i, key in enumerate(("image_prev", "image", "plate_prev", "plate", "mask_prev", "mask")):
         suffix = "_prev" if key.endswith("_prev") else ""
         dirty[key] = _noise_where_invalid(clean[key], clean[f"valid{suffix}"], seed=10 + i)
         assert not torch.equal(dirty[key], clean[key])
@@ -254,6 +260,43 @@ def test_pixels_beyond_the_video_never_reach_a_loss(stage, side, fused):
     changed, _ = _step_losses(stage, inside, fused, scribble=False)
     total = "face_total" if stage == "face" else "g_total"
     assert not torch.equal(changed[total], losses[total])
+
+
+def test_alpha_loss_is_the_l1_to_the_mask_away_from_its_edge():
+    """Mean |alpha - mask| over the valid pixels outside a band around the mask's edge, leaving
+    out samples of weight 0 (a mask that lost the person)."""
+    side = 50  # the band: 1 pixel each side of the edge (2 % of 50)
+    mask = torch.zeros(2, 1, side, side)
+    mask[:, :, 10:40, 20:30] = 1
+    valid, weight = torch.ones(2, 1, side, side), torch.ones(2)
+    assert alpha_loss(mask.clone(), mask, valid, weight) == 0
+    # alpha 0: wrong on the person's pixels away from the band (28 x 8 of them)
+    band = torch.zeros(side, side, dtype=torch.bool)
+    band[9:41, 19:31] = True
+    band[11:39, 21:29] = False
+    expected = 28 * 8 / (side * side - band.sum().item())
+    assert alpha_loss(torch.zeros_like(mask), mask, valid, weight).item() == pytest.approx(expected)
+    # anything in the band is the generator's own choice (soft edges, hair, shadows)...
+    soft = mask.clone()
+    soft[:, 0, band] = torch.rand(int(band.sum()))
+    assert alpha_loss(soft, mask, valid, weight) == 0
+    # ...one pixel beyond it is not
+    soft[:, 0, 8, 25] = 1
+    assert alpha_loss(soft, mask, valid, weight) > 0
+    # a sample of weight 0 counts for nothing, whatever its alpha
+    wrong = mask.clone()
+    wrong[1] = 1 - mask[1]
+    assert alpha_loss(wrong, mask, valid, torch.tensor([1.0, 0.0])) == 0
+    assert alpha_loss(wrong, mask, valid, weight) > 0
+    assert alpha_loss(wrong, mask, valid, torch.zeros(2)) == 0  # and no division by zero
+    # beyond the video: neither counted, nor an edge of the person (cut by the frame's edge here)
+    valid[:, :, :, :25] = 0
+    cut = mask * valid
+    # the band: rows 9..40 x columns 25..30 less rows 11..38 x columns 25..28 (none at column 25)
+    band = 32 * 6 - 28 * 4
+    expected = 28 * 4 / (side * 25 - band)
+    assert alpha_loss(torch.zeros_like(mask), cut, valid, weight).item() == pytest.approx(expected)
+    assert alpha_loss(torch.zeros_like(mask), mask, valid, weight).item() == pytest.approx(expected)
 
 
 def _trainer(tiny_dataset, run, **cfg_changes) -> Trainer:
