@@ -213,7 +213,16 @@ def _dataset_case(case: str, good, root):
         meta = json.loads((path / "dataset.json").read_text())
         meta["version"] = 2  # before person masks and the clean background plate
         (path / "dataset.json").write_text(json.dumps(meta))
-        return path, path / "dataset.json", "version 2, this dancenow reads 3; run `dancenow prepare` again"
+        return path, path / "dataset.json", "version 2, this dancenow reads 4; run `dancenow prepare` again"
+    if case == "format_3_dataset":  # one fixed crop window, edges replicated, no evaluation crops
+        meta = json.loads((path / "dataset.json").read_text())
+        for key in ("window_size", "eval_crop", "eval_size"):
+            del meta[key]
+        meta |= {"version": 3, "crop": [-10.0, 0.0, 118.0, 128.0]}
+        (path / "dataset.json").write_text(json.dumps(meta))
+        for name in ("windows.npy", "eval_frames.npy", "baseline_frames.npy"):
+            (path / name).unlink()
+        return path, path / "dataset.json", "version 3, this dancenow reads 4; run `dancenow prepare` again"
     if case == "background_missing":
         (path / "background.png").unlink()
         return path, path / "background.png", "missing; run `dancenow prepare` again"
@@ -236,6 +245,7 @@ DATASET_CASES = [
     "frames_missing",
     "keypoints_pickle",
     "older_format_version",
+    "format_3_dataset",
     "background_missing",
     "masks_missing",
     "uncovered_missing",
@@ -283,9 +293,9 @@ def _run_case(case: str, good, root):
     if case == "config_out_of_range":
         _edit_config(run, lambda d: d["train"]["optim"].update(lr=5.0))
         return run, config, "optim.lr must be in (0, 1]"
-    if case == "config_bad_crop":
-        _edit_config(run, lambda d: d["data"].update(crop=[10, 10, 5, "x"]))
-        return run, config, "data.crop"
+    if case == "config_bad_window_size":
+        _edit_config(run, lambda d: d["data"].update(window_size=[10, "x"]))
+        return run, config, "data.window_size"
     if case == "config_bad_source_size":
         _edit_config(run, lambda d: d["data"].update(source_size=[0, -5]))
         return run, config, "data.source_size"
@@ -301,6 +311,16 @@ def _run_case(case: str, good, root):
     if case == "older_format_version":
         _edit_config(run, lambda d: d.update(dancenow_config_version=RUN_VERSION - 1))
         older = f"run folder format version {RUN_VERSION - 1}, this dancenow reads {RUN_VERSION}"
+        return run, config, f"trained with an older dancenow ({older}); train it again with `dancenow train`"
+    if case == "format_3_run":  # as version 3 wrote it: one fixed crop window, an RGB generator
+
+        def to_v3(doc):
+            doc["dancenow_config_version"] = 3
+            doc["data"]["crop"] = [-10.0, 0.0, 118.0, 128.0]
+            del doc["data"]["window_size"]
+
+        _edit_config(run, to_v3)
+        older = f"run folder format version 3, this dancenow reads {RUN_VERSION}"
         return run, config, f"trained with an older dancenow ({older}); train it again with `dancenow train`"
     if case == "background_wrong_size":  # pasting would leave black borders around a 7x5 picture
         import cv2
@@ -329,12 +349,13 @@ RUN_CASES = [
     "config_unknown_key",
     "config_wrong_type",
     "config_out_of_range",
-    "config_bad_crop",
+    "config_bad_window_size",
     "config_bad_source_size",
     "config_size_mismatch",
     "config_unknown_top_level_key",
     "config_max_channels_zero",
     "older_format_version",
+    "format_3_run",
     "background_wrong_size",
     "background_missing",
     "safetensors_truncated",
@@ -359,7 +380,9 @@ def test_bad_run_folder_exits_2_naming_the_file(
     assert not out.exists()
 
 
-@pytest.mark.parametrize("case", ["config_unknown_key", "config_out_of_range", "safetensors_truncated"])
+@pytest.mark.parametrize(
+    "case", ["config_unknown_key", "config_out_of_range", "format_3_run", "safetensors_truncated"]
+)
 def test_resume_from_a_bad_run_folder_exits_2(case, tiny_run, tiny_dataset, tmp_path, capsys):
     run, named, needle = _run_case(case, tiny_run, tmp_path)
     if case == "safetensors_truncated":  # the resume checkpoint's copy is what --resume reads

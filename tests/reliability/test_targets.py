@@ -79,7 +79,14 @@ def test_target_warnings_thresholds():
     assert "the ankles are rarely or never found (ankles in 40%" in only
     assert target_warnings(kp, (100, 100), (0, 0, 100, 100), full_frame=True)[1:] == []
     past = target_warnings(kp[6:], (100, 100), (-50, 0, 100, 100))  # a third of the window outside
-    assert len(past) == 1 and "33% of every training frame" in past[0]
+    assert len(past) == 1 and "33% of the average training frame" in past[0]
+    # one window per frame: the mean share outside counts, not the worst frame's
+    windows = np.tile(np.array([[0, 0, 100, 100]]), (4, 1))
+    windows[:2] = (-50, 0, 100, 100)  # a third outside in half the frames: 17% on average
+    assert target_warnings(kp[6:], (100, 100), windows) == []
+    windows[2] = (-100, -100, 100, 100)  # three quarters outside in one more: 35%
+    (past,) = target_warnings(kp[6:], (100, 100), windows)
+    assert "35% of the average training frame" in past
 
 
 def test_the_web_page_shows_the_warning(tiny_dataset, tmp_path, monkeypatch):
