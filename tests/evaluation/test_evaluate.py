@@ -99,3 +99,67 @@ def test_evaluate_memory_does_not_grow_with_the_held_out_frames(tiny_dataset, ti
     # measured: the frame-holding version grew by 16 frames per frame, this one by 0.2 (its rows)
     growth_per_frame = (peaks[160] - peaks[40]) / 120
     assert growth_per_frame < 0.5 * 64 * 64 * 3, peaks
+
+
+def test_scores_leave_out_what_lies_beyond_the_video():
+    """``inside``: only that part of the evaluation window is scored, with the body and face boxes
+    moved into it; whatever lies outside changes nothing."""
+    import numpy as np
+
+    from dancenow.evaluation.evaluate import score_frame
+    from dancenow.pose.layout import NUM_KEYPOINTS
+
+    rng = np.random.default_rng(0)
+    real = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    real = np.repeat(np.repeat(real[::4, ::4], 4, 0), 4, 1)  # blocks: SSIM is meaningful
+    generated = real.copy()
+    generated[20:30, 30:40] = 255 - generated[20:30, 30:40]  # a wrong patch inside
+    inside = (8, 0, 64, 56)  # columns < 8 and rows >= 56 lie beyond the video
+    kp = np.zeros((NUM_KEYPOINTS, 3), np.float32)
+    kp[:25] = (36, 28, 1)
+    kp[1], kp[8] = (30, 10, 1), (42, 50, 1)
+    face = (28, 16, 44, 32)
+    scores = score_frame(generated, real, kp, face, perceptual=False, inside=inside)
+    scribbled = generated.copy()
+    scribbled[:, :8] = rng.integers(0, 256, (64, 8, 3))
+    scribbled[56:] = 0
+    assert score_frame(scribbled, real, kp, face, perceptual=False, inside=inside) == scores
+    assert score_frame(scribbled, real, kp, face, perceptual=False) != scores
+    # the same as scoring the cut frames with the boxes moved by hand
+    moved = kp.copy()
+    moved[:, :2] -= (8, 0)
+    by_hand = score_frame(generated[0:56, 8:64], real[0:56, 8:64], moved, (20, 16, 36, 32), perceptual=False)
+    assert by_hand == scores
+
+
+def test_the_model_is_scored_on_transfer_frames_in_the_evaluation_window(tiny_dataset, tiny_run, tmp_path):
+    """Evaluation makes the model's held-out frames as transfer does (each in its own window,
+    laid over the full-resolution plate) and cuts them to the fixed evaluation window: a run that
+    draws alpha 0 everywhere gives exactly the plate there."""
+    import numpy as np
+    from runs import rigged_run
+
+    from dancenow.data.crop import crop_frame, valid_region
+    from dancenow.data.dataset import load_dataset_info
+    from dancenow.evaluation.evaluate import EvalGeometry
+    from dancenow.inference.model import load_model
+
+    info = load_dataset_info(tiny_dataset)
+    start, stop = info.split_range("val")
+    geometry = EvalGeometry.of(info, start, stop)
+    ew, eh = info.eval_size
+    valid = valid_region(info.eval_crop, info.source_size, info.eval_size)
+    x0, y0, x1, y1 = geometry.inside
+    assert valid[y0:y1, x0:x1].all() and valid.sum() == (x1 - x0) * (y1 - y0)
+    model = load_model(rigged_run(tiny_run, tmp_path / "clear", alpha=0, rgb=0.5))
+    frames = list(geometry.model_frames(model, torch.device("cpu")))
+    assert len(frames) == stop - start
+    plate = crop_frame(info.background(), info.eval_crop, info.eval_size, border="black")
+    for frame in frames:
+        assert frame.shape == (eh, ew, 3) and frame.dtype == np.uint8
+        np.testing.assert_array_equal(frame, plate)
+    # alpha 1: the flat foreground (0.5 -> 191) wherever a frame's window covers the video
+    model = load_model(rigged_run(tiny_run, tmp_path / "solid", alpha=1, rgb=0.5))
+    frame = next(iter(geometry.model_frames(model, torch.device("cpu"))))
+    assert np.abs(frame[y0:y1, x0:x1].astype(int) - 191).min() == 0
+    assert not np.array_equal(frame, plate)

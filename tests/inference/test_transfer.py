@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from runs import rigged_run
 from safetensors.torch import save_file
 
 from dancenow.inference.transfer import Compositor, fill_missing
@@ -197,32 +198,6 @@ def test_compositor_keeps_the_sharp_plate_where_alpha_is_zero():
     assert not np.array_equal(out[20:, 53:55], plate[20:, 53:55])
 
 
-def _rigged_run(run, dst, *, alpha: float, rgb: float):
-    """A copy of ``run`` whose body generator draws a constant foreground ``rgb`` (in (-1, 1))
-    with alpha ``alpha`` (0 or 1) everywhere, and whose face residual is 0."""
-    import math
-    import shutil
-
-    from safetensors.torch import load_file
-
-    shutil.copytree(run, dst)
-    for name, key in (
-        ("global_generator", "to_rgb.1"),
-        ("local_enhancer", "to_rgb.1"),
-        ("face_generator", "net.to_rgb.1"),
-    ):
-        path = dst / f"{name}.safetensors"
-        weights = load_file(str(path))
-        weights[f"{key}.weight"].zero_()
-        bias = weights[f"{key}.bias"]
-        bias.zero_()
-        if name != "face_generator":
-            bias[:3] = math.atanh(rgb)
-            bias[3] = 20.0 if alpha else -20.0  # tanh saturates: alpha exactly 1 or 0
-        save_file(weights, str(path))
-    return dst
-
-
 def test_transfer_output_is_the_plate_outside_alpha(tiny_run, source_clip, tmp_path):
     """End to end, decoded: where alpha is 0 the written frames are the run's full-resolution
     plate (to within H.264 noise); where alpha is 1, the generated crop, inside each frame's window."""
@@ -237,7 +212,7 @@ def test_transfer_output_is_the_plate_outside_alpha(tiny_run, source_clip, tmp_p
     plate = read_background(tiny_run, config).astype(int)
     out = tmp_path / "clear.mp4"
     transfer(
-        _rigged_run(tiny_run, tmp_path / "clear", alpha=0, rgb=0.5),
+        rigged_run(tiny_run, tmp_path / "clear", alpha=0, rgb=0.5),
         video,
         out,
         source_poses=poses,
@@ -256,7 +231,7 @@ def test_transfer_output_is_the_plate_outside_alpha(tiny_run, source_clip, tmp_p
     # alpha 1: a flat 0.5 grey (level 191) in each frame's window, the plate elsewhere
     out = tmp_path / "solid.mp4"
     transfer(
-        _rigged_run(tiny_run, tmp_path / "solid", alpha=1, rgb=0.5),
+        rigged_run(tiny_run, tmp_path / "solid", alpha=1, rgb=0.5),
         video,
         out,
         source_poses=poses,
