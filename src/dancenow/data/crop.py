@@ -223,17 +223,15 @@ def person_window(
     return window
 
 
-def _fill_missing(values: np.ndarray) -> np.ndarray:
-    """``(T, K)`` with NaN rows: each NaN row takes the nearest finite row (the earlier on a tie)."""
-    ok = np.isfinite(values).all(axis=1)
+def _nearest_present(ok: np.ndarray) -> np.ndarray:
+    """``(T,)`` index of the nearest frame where ``ok`` (``(T,)`` bool, some True) holds, the
+    earlier on a tie: each frame's own index where it holds."""
     have = np.flatnonzero(ok)
-    if len(have) == len(values):
-        return values
-    pos = np.searchsorted(have, np.arange(len(values)))
+    pos = np.searchsorted(have, np.arange(len(ok)))
     before = have[np.clip(pos - 1, 0, len(have) - 1)]
     after = have[np.clip(pos, 0, len(have) - 1)]
-    t = np.arange(len(values))
-    return values[np.where(np.abs(t - before) <= np.abs(after - t), before, after)]
+    t = np.arange(len(ok))
+    return np.where(np.abs(t - before) <= np.abs(after - t), before, after)
 
 
 def _gaussian_smooth(values: np.ndarray, sigma: float) -> np.ndarray:
@@ -283,7 +281,7 @@ def person_windows(
         raise ValueError("no keypoints in any frame")
     filtered = boxes.copy()
     filtered[ok] = np.stack([_running_median(boxes[ok, k], SPIKE_WINDOW) for k in range(4)], axis=1)
-    filtered = _fill_missing(filtered)
+    filtered = filtered[_nearest_present(ok)]
     sigma = smooth_seconds * fps
     cx = _gaussian_smooth((filtered[:, 0] + filtered[:, 2]) / 2, sigma)
     cy = _gaussian_smooth((filtered[:, 1] + filtered[:, 3]) / 2, sigma)
@@ -466,13 +464,7 @@ def face_boxes(keypoints: np.ndarray, height: int, width: int, face_size: int) -
         log.warning("no nose or ear in any frame: face boxes placed at the top centre")
         centre = np.tile([width / 2, face_size / 2], (len(kp), 1))
     elif not ok.all():
-        have = np.flatnonzero(ok)
-        pos = np.searchsorted(have, np.arange(len(kp)))
-        before = have[np.clip(pos - 1, 0, len(have) - 1)]
-        after = have[np.clip(pos, 0, len(have) - 1)]
-        t = np.arange(len(kp))
-        nearest = np.where(np.abs(t - before) <= np.abs(after - t), before, after)
-        centre = centre[nearest]
+        centre = centre[_nearest_present(ok)]
     x0 = np.clip(np.round(centre[:, 0] - face_size / 2), 0, width - face_size)
     y0 = np.clip(np.round(centre[:, 1] - face_size / 2), 0, height - face_size)
     return np.stack([x0, y0, x0 + face_size, y0 + face_size], axis=1).astype(np.int32)
