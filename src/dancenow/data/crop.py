@@ -156,6 +156,23 @@ def _running_median(values: np.ndarray, window: int) -> np.ndarray:
     return np.median(windows, axis=1)
 
 
+def _filtered_boxes(keypoints: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(T, 4)`` person boxes whose edges are spike-filtered (:func:`_running_median`) over the
+    frames that have one, NaN elsewhere, and ``(T,)`` bool: which frames have one.
+
+    The present frames are filtered as one series: a dropout is not a position.
+
+    Raises:
+        ValueError: no keypoint in any frame.
+    """
+    boxes = person_boxes(keypoints)
+    ok = np.isfinite(boxes).all(axis=1)
+    if not ok.any():
+        raise ValueError("no keypoints in any frame")
+    boxes[ok] = np.stack([_running_median(boxes[ok, k], SPIKE_WINDOW) for k in range(4)], axis=1)
+    return boxes, ok
+
+
 def _fit(lo: float, size: int, frame: int) -> int:
     """Shift an integer interval ``[lo, lo + size)`` to lie inside ``[0, frame)``.
 
@@ -197,12 +214,8 @@ def person_window(
     Raises:
         ValueError: no keypoint in any frame.
     """
-    boxes = person_boxes(keypoints)
-    ok = np.isfinite(boxes).all(axis=1)
-    if not ok.any():
-        raise ValueError("no keypoints in any frame")
-    # Filter the present frames as one series: a dropout is not a position.
-    filtered = np.stack([_running_median(boxes[ok, k], SPIKE_WINDOW) for k in range(4)], axis=1)
+    boxes, ok = _filtered_boxes(keypoints)
+    filtered = boxes[ok]
     x0, y0 = filtered[:, 0].min(), filtered[:, 1].min()
     x1, y1 = filtered[:, 2].max(), filtered[:, 3].max()
     mx, my = margin * (x1 - x0), margin * (y1 - y0)
@@ -249,11 +262,8 @@ def _gaussian_smooth(values: np.ndarray, sigma: float) -> np.ndarray:
 def window_size_for(keypoints: np.ndarray, aspect: float, *, margin: float = MARGIN) -> tuple[int, int]:
     """``(width, height)`` in source pixels of the person-centred window of a video: the largest
     (spike-filtered) person box, plus ``margin`` on each side, grown to ``aspect`` (w/h)."""
-    boxes = person_boxes(keypoints)
-    ok = np.isfinite(boxes).all(axis=1)
-    if not ok.any():
-        raise ValueError("no keypoints in any frame")
-    filtered = np.stack([_running_median(boxes[ok, k], SPIKE_WINDOW) for k in range(4)], axis=1)
+    boxes, ok = _filtered_boxes(keypoints)
+    filtered = boxes[ok]
     heights = np.maximum(filtered[:, 3] - filtered[:, 1], (filtered[:, 2] - filtered[:, 0]) / aspect)
     ch = max(MIN_CROP, math.ceil(float(heights.max()) * (1 + 2 * margin)))
     return max(1, round(ch * aspect)), ch
@@ -275,13 +285,8 @@ def person_windows(
     Raises:
         ValueError: no keypoint in any frame.
     """
-    boxes = person_boxes(keypoints)
-    ok = np.isfinite(boxes).all(axis=1)
-    if not ok.any():
-        raise ValueError("no keypoints in any frame")
-    filtered = boxes.copy()
-    filtered[ok] = np.stack([_running_median(boxes[ok, k], SPIKE_WINDOW) for k in range(4)], axis=1)
-    filtered = filtered[_nearest_present(ok)]
+    boxes, ok = _filtered_boxes(keypoints)
+    filtered = boxes[_nearest_present(ok)]
     sigma = smooth_seconds * fps
     cx = _gaussian_smooth((filtered[:, 0] + filtered[:, 2]) / 2, sigma)
     cy = _gaussian_smooth((filtered[:, 1] + filtered[:, 3]) / 2, sigma)
