@@ -23,6 +23,9 @@ DEFAULT_SIZE = (192, 256)
 DEFAULT_VAL_FRACTION = 0.2
 MAX_VAL_FRACTION = 0.9
 """The last ``val_fraction`` of the frames is held out; at most this much."""
+APPEARANCE_MODES = ("none", "nearest", "warped")
+"""Where the generator's texture input comes from (:mod:`~dancenow.data.appearance`): nothing,
+the training frame nearest by pose, or that frame warped part by part into the wanted pose."""
 BACKGROUND_MAX_SIDE = 1920
 """Backgrounds of larger videos are stored smaller (transfer resizes them to the frame)."""
 
@@ -62,6 +65,7 @@ __all__ = [
     "DEFAULT_VAL_FRACTION",
     "MAX_VAL_FRACTION",
     "BACKGROUND_MAX_SIDE",
+    "APPEARANCE_MODES",
     "size_problem",
     "background_size",
     *_EXPORTS,

@@ -35,9 +35,11 @@ import torch
 from torch.utils.data import Dataset
 
 from dancenow.data import DATASET_VERSION, SIZE_MULTIPLE, background_size
+from dancenow.data.appearance import APPEARANCE_MODES, AppearanceBank, exclusion_frames
 from dancenow.data.crop import ScaledCropper, valid_region
 from dancenow.errors import InputError
 from dancenow.pose.layout import NUM_KEYPOINTS
+from dancenow.pose.nearest import PoseIndex
 from dancenow.pose.render import line_widths, render_pose
 
 __all__ = [
@@ -450,12 +452,23 @@ class _SplitData(Dataset):
     """Frames ``[start, stop)`` of one split: lazily memory-mapped images, rendered labels, face boxes."""
 
     def __init__(
-        self, root: str | Path, split: str = "train", *, line_scale: float = 1.0, label_cache_mb: float = 128
+        self,
+        root: str | Path,
+        split: str = "train",
+        *,
+        line_scale: float = 1.0,
+        label_cache_mb: float = 128,
+        appearance: str = "none",
+        neighbours: int = 1,
     ):
         if split not in SPLITS:
             raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
         if not (line_scale > 0 and math.isfinite(line_scale)):
             raise ValueError(f"line_scale must be a positive number, got {line_scale}")
+        if appearance not in APPEARANCE_MODES:
+            raise ValueError(f"appearance must be one of {APPEARANCE_MODES}, got {appearance!r}")
+        if neighbours < 1:
+            raise ValueError(f"neighbours must be at least 1, got {neighbours}")
         self.info = load_dataset_info(root)
         self.root = self.info.root
         self.split = split
@@ -470,6 +483,55 @@ class _SplitData(Dataset):
         self._masks: np.ndarray | None = None
         self._plate: ScaledCropper | None = None
         self._frames_pid: int | None = None
+        self._index: PoseIndex | None = None
+        self.appearance_mode = appearance
+        self.neighbours = self._neighbours(neighbours) if appearance != "none" else None
+
+    def _neighbours(self, k: int) -> np.ndarray:
+        """``(stop - start, k)`` dataset frame indices of each frame's ``k`` nearest training
+        frames by pose (-1: none), never within :func:`~dancenow.data.appearance.exclusion_frames`
+        of the frame itself; found once, when the dataset is opened."""
+        frames = np.arange(self.start, self.stop)
+        pos = self.appearance_bank().retrieve(
+            self.keypoints[self.start : self.stop], k, frames=frames, exclude=exclusion_frames(self.info.fps)
+        )
+        return np.where(pos >= 0, pos + self.info.split_range("train")[0], -1)
+
+    def appearance_bank(self) -> AppearanceBank:
+        """The training split's frames, masks and keypoints and the pose index of their bodies
+        (its ``frames``: dataset indices, for the exclusion window). Cheap after the first call:
+        the frames are memory-mapped views and the index is built once."""
+        t0, t1 = self.info.split_range("train")
+        if self._index is None:
+            self._index = PoseIndex.from_keypoints(self.keypoints[t0:t1], np.arange(t0, t1))
+        return AppearanceBank(self.frames[t0:t1], self.masks[t0:t1], self.keypoints[t0:t1], self._index)
+
+    def appearance(self, t: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Frame ``t``'s appearance input: a training frame retrieved by pose (one of its
+        ``neighbours`` nearest, drawn at random when there are several), unwarped or warped into
+        frame t's pose: ``(3, H, W)`` float32 in ``[-1, 1]`` and its valid map ``(1, H, W)``."""
+        choices = self.neighbours[t - self.start]
+        choices = choices[choices >= 0]
+        j = -1
+        if len(choices) == 1:
+            j = int(choices[0])
+        elif len(choices) > 1:
+            j = int(choices[int(torch.randint(len(choices), ()))])
+        t0 = self.info.split_range("train")[0]
+        rgb, valid = self.appearance_bank().condition(
+            j - t0 if j >= 0 else -1, self.keypoints[t], self.appearance_mode
+        )
+        return image_to_tensor(rgb), torch.from_numpy(valid)[None]
+
+    def _appearance_items(self, t: int, *suffixes: str) -> dict[str, torch.Tensor]:
+        """``appearance{s}`` and ``appearance_valid{s}`` of frames ``t - n + 1 .. t`` for the ``n``
+        ``suffixes`` (nothing without appearance conditioning)."""
+        if self.appearance_mode == "none":
+            return {}
+        out = {}
+        for back, s in enumerate(reversed(suffixes)):
+            out[f"appearance{s}"], out[f"appearance_valid{s}"] = self.appearance(t - back)
+        return out
 
     def __getstate__(self) -> dict:
         # Spawned workers receive the dataset pickled: send neither the map nor the cached labels.
@@ -589,7 +651,7 @@ class PairDataset(_SplitData):
             "mask_weight": self.mask_weight(t),
             "face_box": self.face_box(t),
             "index": torch.tensor(t, dtype=torch.int64),
-        }
+        } | self._appearance_items(t, "_prev", "")
 
 
 class FrameDataset(_SplitData):
@@ -613,4 +675,4 @@ class FrameDataset(_SplitData):
             "valid": self.valid(t),
             "face_box": self.face_box(t),
             "index": torch.tensor(t, dtype=torch.int64),
-        }
+        } | self._appearance_items(t, "")

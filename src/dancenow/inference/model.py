@@ -8,12 +8,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from dancenow.data.appearance import AppearanceBank
 from dancenow.data.dataset import FrameFacts
 from dancenow.errors import InputError
 from dancenow.models.build import build_face_generator, build_generator
 from dancenow.models.generators import FaceResidualGenerator, LocalEnhancer
 from dancenow.runfolder.config import TrainConfig
-from dancenow.runfolder.folder import RunConfig, load_into, read_config
+from dancenow.runfolder.folder import RunConfig, load_into, read_appearance, read_config
 from dancenow.utils import runlock
 
 
@@ -22,8 +23,9 @@ class TrainedModel:
     """A run's body generator (and face generator, when trained), ready for inference."""
 
     run: RunConfig  # the run's checked config.json
-    generator: nn.Module  # (B, 6, H, W) -> (B, 3, H, W) in [-1, 1]
+    generator: nn.Module  # (B, model.generator_in_channels, H, W) -> (B, 4, H, W): RGB + alpha
     face_generator: FaceResidualGenerator | None
+    appearance: AppearanceBank | None = None  # the target's frames to retrieve (model.appearance)
 
     @property
     def config(self) -> TrainConfig:
@@ -73,4 +75,5 @@ def _load_model(run: Path, device: str | torch.device) -> TrainedModel:
         face = build_face_generator(model_cfg)
         load_into(face, run / "face_generator.safetensors")
         face.eval().to(device)
-    return TrainedModel(config, g.eval().to(device), face)
+    bank = read_appearance(run, config) if model_cfg.appearance != "none" else None
+    return TrainedModel(config, g.eval().to(device), face, bank)

@@ -146,9 +146,11 @@ def generate(
 
     Each frame is the generated foreground composited over the plate in its window (black beyond
     the video), with the face residual; it is fed back as the next frame's previous frame (EDN
-    temporal smoothing). ``fast``: see :func:`prepare_for_inference`. (Drawing the next label on
-    a second thread while the generator runs was measured slower on 2 cores: it competes with
-    torch's own threads.)
+    temporal smoothing). A model with appearance conditioning also sees, per frame, the target's
+    training frame nearest to the pose (all frames retrieved in one pass), as it is or warped
+    into the pose (:class:`~dancenow.data.appearance.AppearanceBank`). ``fast``: see
+    :func:`prepare_for_inference`. (Drawing the next label on a second thread while the generator
+    runs was measured slower on 2 cores: it competes with torch's own threads.)
     """
     w, h = model.size
     facts = model.data
@@ -159,10 +161,17 @@ def generate(
     prepare_for_inference(model, fast=fast)
     fmt = torch.channels_last if fast else torch.contiguous_format
     prev = None
+    bank, mode = model.appearance, model.config.model.appearance
+    nearest = bank.retrieve(keypoints)[:, 0] if bank is not None else None
     autocast = torch.autocast(device.type, dtype=amp_dtype) if amp_dtype is not None else nullcontext()
     bar = progress_bar(len(keypoints), "transfer", "frame", enabled=progress)
     for t, kp in enumerate(keypoints):
         label = label_from_keypoints(kp, h, w)[None].to(device).contiguous(memory_format=fmt)
+        look = None
+        if bank is not None:
+            rgb, seen = bank.condition(int(nearest[t]), kp, mode)
+            look = torch.cat([image_to_tensor(rgb), torch.from_numpy(seen)[None]])[None]
+            look = look.to(device).contiguous(memory_format=fmt)
         plate = image_to_tensor(plates(windows[t]))[None].to(device)
         valid = torch.from_numpy(valid_region(windows[t], facts.source_size, (w, h)))[None, None].float()
         with autocast:
@@ -175,6 +184,7 @@ def generate(
                 valid.to(device),
                 torch.from_numpy(boxes[t : t + 1]) if boxes is not None else None,
                 temporal=model.config.model.temporal,
+                appearance=look,
             )
         fake = fake.float().clamp(-1, 1)
         prev = fake

@@ -54,16 +54,18 @@ def next_frame(
     face_boxes: torch.Tensor | None,
     *,
     temporal: bool,
+    appearance: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One generated frame, as training judges it and generation makes it: the body generator
-    on ``concat(label, previous frame)`` (``label`` alone without temporal smoothing), composited
-    over ``plate``, then the face residual inside ``face_boxes`` when there is a face generator.
+    on :func:`~dancenow.models.generators.generator_input` (label, previous frame with temporal
+    smoothing, ``appearance`` ``(B, 4, H, W)`` when the model has it), composited over ``plate``,
+    then the face residual inside ``face_boxes`` when there is a face generator.
 
     Returns ``(frame (B, 3, H, W), alpha (B, 1, H, W))``; ``frame`` is the next ``previous``.
     """
-    from dancenow.models.generators import temporal_input
+    from dancenow.models.generators import generator_input
 
-    out = generator(temporal_input(label, previous) if temporal else label)
+    out = generator(generator_input(label, previous, appearance, temporal=temporal))
     frame, alpha = composite(out, plate, valid)
     if face_generator is not None and face_boxes is not None:
         frame = keep_valid(face_generator.refine(label, frame, face_boxes), valid)

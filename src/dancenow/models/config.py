@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
+from dancenow.data import APPEARANCE_MODES
+
 
 @dataclass
 class ModelConfig:
@@ -48,6 +50,13 @@ class ModelConfig:
     face_d_layers: int = 3
     norm: str = "instance"
     """Normalization in G and D: instance | batch | none."""
+    appearance: str = "none"
+    """Texture from the target's own frames, given to G beside the stick figure: ``none``;
+    ``nearest`` (the training frame nearest by pose, unwarped); ``warped`` (that frame warped
+    part by part into the wanted pose). Adds 4 input channels (RGB + valid) to G."""
+    appearance_neighbours: int = 1
+    """Training: each frame draws its appearance frame at random from this many nearest training
+    frames (never within 0.5 s of itself); generation always takes the nearest."""
 
     def __post_init__(self):
         check(
@@ -63,6 +72,14 @@ class ModelConfig:
         for name in ("local_blocks", "face_blocks"):
             value = getattr(self, name)
             check(0 <= value <= 64, f"model.{name} must be in [0, 64], got {value}")
+        check(
+            self.appearance in APPEARANCE_MODES,
+            f"model.appearance must be {'|'.join(APPEARANCE_MODES)}, got {self.appearance!r}",
+        )
+        check(
+            1 <= self.appearance_neighbours <= 16,
+            f"model.appearance_neighbours must be in [1, 16], got {self.appearance_neighbours}",
+        )
         if self.local:
             check(
                 self.ngf == 2 * self.local_ngf,
@@ -71,7 +88,8 @@ class ModelConfig:
 
     @property
     def generator_in_channels(self) -> int:
-        return self.label_channels + (3 if self.temporal else 0)
+        """Label, previous frame (temporal smoothing), appearance RGB + valid (when not none)."""
+        return self.label_channels + (3 if self.temporal else 0) + (4 if self.appearance != "none" else 0)
 
     @property
     def size_multiple(self) -> int:

@@ -2,7 +2,8 @@
 
 Temporal smoothing (EDN §3.3) needs nothing special here: the generator's input is
 ``concat(label_t, previous_frame)``, so ``in_channels = 3 + 3``, where the previous frame is
-the previous output composited over the background plate (:mod:`dancenow.models.composite`).
+the previous output composited over the background plate (:mod:`dancenow.models.composite`);
+appearance conditioning adds 4 more channels (:func:`generator_input`).
 The body generator outputs 4 channels (foreground RGB + alpha); the face generator 3.
 """
 
@@ -15,12 +16,31 @@ from torch import nn
 from dancenow.models.blocks import ResnetBlock, conv_norm_relu, to_rgb, up_norm_relu
 
 
-def temporal_input(label: torch.Tensor, previous: torch.Tensor | None) -> torch.Tensor:
-    """EDN's generator input ``concat(label_t, previous output)``, zeros before the first frame:
-    ``(B, 3, H, W)`` twice -> ``(B, 6, H, W)``."""
-    if previous is None:
-        previous = torch.zeros_like(label[:, :3])
-    return torch.cat([label, previous.to(label.dtype)], dim=1)
+def generator_input(
+    label: torch.Tensor,
+    previous: torch.Tensor | None,
+    appearance: torch.Tensor | None = None,
+    *,
+    temporal: bool = True,
+) -> torch.Tensor:
+    """The body generator's input, built in this one place for training and generation:
+    ``concat(label_t, previous output, appearance)``.
+
+    Args:
+        label: ``(B, 3, H, W)`` stick figure.
+        previous: ``(B, 3, H, W)`` the previous composited frame; None before the first frame
+            (zeros). Left out without temporal smoothing (``temporal`` False).
+        appearance: ``(B, 4, H, W)`` texture from the target's own frames (RGB in ``[-1, 1]``
+            and its valid map), or None when the model has none.
+
+    Returns ``(B, 3 + 3·temporal + 4·(appearance given), H, W)``.
+    """
+    parts = [label]
+    if temporal:
+        parts.append(torch.zeros_like(label[:, :3]) if previous is None else previous.to(label.dtype))
+    if appearance is not None:
+        parts.append(appearance.to(label.dtype))
+    return torch.cat(parts, dim=1) if len(parts) > 1 else label
 
 
 def crop_boxes(images: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:

@@ -10,6 +10,9 @@ Layout::
     RUN/target_pose_stats.json        their statistics, for global pose normalization (paper §3.2)
     RUN/background.png                the target's clean background plate, from the dataset (transfer
                                       pastes crops into it)
+    RUN/appearance_*.npy              with ``model.appearance`` nearest | warped: the target's training
+                                      crops, person masks, keypoints (training pixels) and the pose
+                                      index of their normalized bodies, that transfer retrieves from
     RUN/checkpoint/                   resume state: the weights above + discriminators.safetensors
                                       + training_state.pt (optimizers, step, RNG; weights_only=True)
 
@@ -34,9 +37,11 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from dancenow.data.appearance import AppearanceBank
 from dancenow.data.dataset import DatasetInfo, FrameFacts, background_problem, check_frame_facts
 from dancenow.errors import InputError
 from dancenow.models.generators import LocalEnhancer
+from dancenow.pose.nearest import PoseIndex
 from dancenow.pose.normalize import PoseStats, compute_stats
 from dancenow.pose.posefile import load_poses
 from dancenow.runfolder.config import STAGES, TrainConfig
@@ -263,15 +268,79 @@ def _state_problem(state: Any) -> str | None:
 
 
 # --------------------------------------------------------------------------- the target's facts
-def write_target_facts(dataset: DatasetInfo, run: Path) -> None:
+def write_target_facts(dataset: DatasetInfo, run: Path, *, appearance: str = "none") -> None:
     """Copy what transfer needs about the target into the run: its poses, their statistics for
-    global pose normalization (paper §3.2), and its background (to keep the target's framing)."""
+    global pose normalization (paper §3.2), its background (to keep the target's framing) and,
+    with appearance conditioning (``appearance`` not ``none``), its appearance bank."""
     poses = dataset.root / "poses.npz"
     with atomic_path(run / "target_poses.npz") as tmp:
         shutil.copyfile(poses, tmp)
     write_json(run / "target_pose_stats.json", compute_stats(load_poses(poses).keypoints).to_dict())
     with atomic_path(run / "background.png") as tmp:
         shutil.copyfile(dataset.root / "background.png", tmp)
+    if appearance != "none":
+        write_appearance(dataset, run)
+
+
+APPEARANCE_FILES = {
+    "frames": "appearance_frames.npy",
+    "masks": "appearance_masks.npy",
+    "keypoints": "appearance_keypoints.npy",
+    "index": "appearance_index.npy",
+}
+
+
+def write_appearance(dataset: DatasetInfo, run: Path) -> None:
+    """``RUN/appearance_*.npy``: the training split's crops ``(N, h, w, 3)`` uint8, person masks
+    ``(N, h, w)`` uint8, keypoints ``(N, 137, 3)`` float32 (training pixels) and the pose index,
+    their normalized bodies ``(N, 25, 3)`` float64."""
+    t0, t1 = dataset.split_range("train")
+    keypoints = np.load(dataset.root / "keypoints.npy", allow_pickle=False)[t0:t1]
+    arrays = {
+        "frames": np.load(dataset.root / "frames.npy", mmap_mode="r")[t0:t1],
+        "masks": np.load(dataset.root / "masks.npy", mmap_mode="r")[t0:t1],
+        "keypoints": keypoints,
+        "index": PoseIndex.from_keypoints(keypoints).bodies,
+    }
+    for key, array in arrays.items():
+        with atomic_path(run / APPEARANCE_FILES[key]) as tmp, open(tmp, "wb") as f:
+            np.save(f, np.ascontiguousarray(array))
+
+
+def read_appearance(run: Path, config: RunConfig) -> AppearanceBank:
+    """The run's appearance bank (:func:`write_appearance`), checked against ``config`` and
+    memory-mapped: InputError naming the first missing, damaged or inconsistent file."""
+    w, h = config.data.size
+    arrays = {}
+    for key, name in APPEARANCE_FILES.items():
+        path = run / name
+        if not path.is_file():
+            raise InputError(path, f"missing (model.appearance is {config.train.model.appearance}); {_AGAIN}")
+        try:
+            arrays[key] = np.load(path, mmap_mode="r", allow_pickle=False)
+        except (OSError, ValueError) as e:
+            raise InputError(path, f"not a readable .npy file ({e}); {_AGAIN}") from None
+    n = len(arrays["frames"])
+    expected = {
+        "frames": ((n, h, w, 3), np.uint8),
+        "masks": ((n, h, w), np.uint8),
+        "keypoints": ((n, 137, 3), np.float32),
+        "index": ((n, 25, 3), np.float64),
+    }
+    for key, (shape, dtype) in expected.items():
+        a = arrays[key]
+        if a.shape != shape or a.dtype != dtype or n < 1:
+            raise InputError(
+                run / APPEARANCE_FILES[key],
+                f"holds {a.dtype} {a.shape}, expected {np.dtype(dtype)} {shape} with N >= 1; {_AGAIN}",
+            )
+    for key in ("keypoints", "index"):  # small: loaded whole and checked
+        arrays[key] = np.array(arrays[key])
+        if not np.isfinite(arrays[key]).all():
+            raise InputError(run / APPEARANCE_FILES[key], f"holds NaN or Inf; {_AGAIN}")
+    if not np.isin(arrays["index"][:, :, 2], (0.0, 1.0)).all():
+        raise InputError(run / APPEARANCE_FILES["index"], f"not a pose index (presence not 0/1); {_AGAIN}")
+    return AppearanceBank(arrays["frames"], arrays["masks"], arrays["keypoints"], PoseIndex(arrays["index"]))
 
 
 def read_pose_stats(run: Path) -> PoseStats:

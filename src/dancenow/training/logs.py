@@ -56,21 +56,24 @@ class RunLog:
 
 
 class SampleGrids:
-    """Rows of label | generated | real for consecutive held-out frames (temporal feedback on),
-    from the validation split (the training split when it is empty)."""
+    """Rows of label | generated | real (label | appearance input | generated | real with
+    appearance conditioning) for consecutive held-out frames (temporal feedback on), from the
+    validation split (the training split when it is empty)."""
 
-    def __init__(self, dataset: DatasetInfo, frames: int = 4):
-        self.dataset, self.frames = dataset, frames
+    def __init__(self, dataset: DatasetInfo, frames: int = 4, *, appearance: str = "none"):
+        self.dataset, self.frames, self.appearance = dataset, frames, appearance
         self._data: FrameDataset | None = None
 
     @torch.no_grad()
     def __call__(
         self, g: nn.Module, face_g: nn.Module | None, *, temporal: bool, scale: int, autocast: Callable
     ):
-        """The grid ``(rows·H, 3·W, 3)`` uint8 from body generator ``g`` (and ``face_g``)."""
+        """The grid ``(rows·H, 3·W, 3)`` (``4·W`` with appearance) uint8 from body generator
+        ``g`` (and ``face_g``)."""
         if self._data is None:  # opened once: its label cache then serves every later grid
             start, stop = self.dataset.split_range("val")
-            self._data = FrameDataset(self.dataset.root, "val" if stop > start else "train")
+            split = "val" if stop > start else "train"
+            self._data = FrameDataset(self.dataset.root, split, appearance=self.appearance)
         device = next(g.parameters()).device
         was_training = g.training
         g.eval()
@@ -80,13 +83,26 @@ class SampleGrids:
             label, real, plate, valid = (
                 item[k][None].to(device) for k in ("label", "image", "plate", "valid")
             )
+            look = None
+            if "appearance" in item:
+                look = torch.cat([item["appearance"], item["appearance_valid"]])[None].to(device)
             if scale > 1:
                 label, real, plate, valid = (downsample2(x) for x in (label, real, plate, valid))
+                look = downsample2(look) if look is not None else None
             with autocast():
                 fake, _ = next_frame(
-                    g, face_g, label, prev, plate, valid, item["face_box"][None], temporal=temporal
+                    g,
+                    face_g,
+                    label,
+                    prev,
+                    plate,
+                    valid,
+                    item["face_box"][None],
+                    temporal=temporal,
+                    appearance=look,
                 )
             prev = fake.float()
-            rows.append(torch.cat([label, fake.float().clamp(-1, 1), real], dim=3)[0])
+            shown = [label] + ([look[:, :3]] if look is not None else []) + [fake.float().clamp(-1, 1), real]
+            rows.append(torch.cat(shown, dim=3)[0])
         g.train(was_training)
         return tensor_to_image(torch.cat(rows, dim=1))

@@ -33,7 +33,7 @@ from torch import nn
 
 from dancenow.losses.gan import FeatureMatchingLoss, LSGANLoss
 from dancenow.models.composite import composite, keep_valid
-from dancenow.models.generators import crop_boxes, temporal_input
+from dancenow.models.generators import crop_boxes, generator_input
 from dancenow.runfolder.config import LossConfig
 from dancenow.training.distributed import unwrapped
 
@@ -48,9 +48,10 @@ class NonFiniteLoss(RuntimeError):
 class PairGenerator(nn.Module):
     """Both frames of a temporal pair in one ``forward``: DDP allows one forward per backward.
 
-    ``(label_prev, label, plate_prev, plate, valid_prev, valid)`` (labels and plates
-    ``(B, 3, H, W)``, valid maps ``(B, 1, H, W)``) -> ``(frame_prev, frame, alpha_prev, alpha)``:
-    each frame is the generated foreground composited over its plate
+    ``(label_prev, label, plate_prev, plate, valid_prev, valid[, appearance_prev, appearance])``
+    (labels and plates ``(B, 3, H, W)``, valid maps ``(B, 1, H, W)``, appearance inputs
+    ``(B, 4, H, W)`` when the model has them) -> ``(frame_prev, frame, alpha_prev, alpha)``: each
+    frame is the generated foreground composited over its plate
     (:func:`~dancenow.models.composite.composite`), black beyond the video. The second frame is
     conditioned on the first composite, not detached (EDN §3.3). Without temporal smoothing both
     frames are generated independently.
@@ -60,21 +61,31 @@ class PairGenerator(nn.Module):
         super().__init__()
         self.generator, self.temporal = generator, temporal
 
-    def forward(self, label_prev, label, plate_prev, plate, valid_prev, valid) -> tuple[torch.Tensor, ...]:
-        if not self.temporal:
-            frame_prev, alpha_prev = composite(self.generator(label_prev), plate_prev, valid_prev)
-            frame, alpha = composite(self.generator(label), plate, valid)
-            return frame_prev, frame, alpha_prev, alpha
+    def forward(
+        self, label_prev, label, plate_prev, plate, valid_prev, valid, appearance_prev=None, appearance=None
+    ) -> tuple[torch.Tensor, ...]:
+        t = self.temporal
         frame_prev, alpha_prev = composite(
-            self.generator(temporal_input(label_prev, None)), plate_prev, valid_prev
+            self.generator(generator_input(label_prev, None, appearance_prev, temporal=t)),
+            plate_prev,
+            valid_prev,
         )
-        frame, alpha = composite(self.generator(temporal_input(label, frame_prev)), plate, valid)
+        previous = frame_prev if t else None
+        frame, alpha = composite(
+            self.generator(generator_input(label, previous, appearance, temporal=t)), plate, valid
+        )
         return frame_prev, frame, alpha_prev, alpha
 
 
 def generator_inputs(batch: dict) -> tuple[torch.Tensor, ...]:
-    """The :class:`PairGenerator` arguments of a :class:`~dancenow.data.dataset.PairDataset` batch."""
-    return tuple(batch[k] for k in ("label_prev", "label", "plate_prev", "plate", "valid_prev", "valid"))
+    """The :class:`PairGenerator` arguments of a :class:`~dancenow.data.dataset.PairDataset`
+    batch (the appearance inputs: RGB and valid map concatenated, when the batch has them)."""
+    out = tuple(batch[k] for k in ("label_prev", "label", "plate_prev", "plate", "valid_prev", "valid"))
+    if "appearance" in batch:
+        out += tuple(
+            torch.cat([batch[f"appearance{s}"], batch[f"appearance_valid{s}"]], 1) for s in ("_prev", "")
+        )
+    return out
 
 
 def real_frames(batch: dict) -> tuple[torch.Tensor, torch.Tensor]:

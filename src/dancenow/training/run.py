@@ -68,7 +68,7 @@ def train_run(
             trainer.resume()
         if dist.is_main:
             trainer.write_config()
-            folder.write_target_facts(trainer.data, run)
+            folder.write_target_facts(trainer.data, run, appearance=cfg.model.appearance)
         return trainer.train(stage, max_steps=max_steps, minutes=minutes, stop_after=stop_after)
     finally:
         held.close()

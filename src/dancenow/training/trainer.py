@@ -82,7 +82,7 @@ class Trainer:
         self.resume_state: dict | None = None  # set by resume(): the stage to continue mid-way
         self.interrupted = False
         self.log = RunLog(self.run_dir, enabled=dist.is_main)
-        self.samples = SampleGrids(self.data)
+        self.samples = SampleGrids(self.data, appearance=cfg.model.appearance)
 
     def autocast(self):
         if self.amp_dtype is None:
@@ -171,7 +171,10 @@ class Trainer:
         self, stage: str, *, max_steps: int | None, seconds: float | None, stop_after: int | None = None
     ) -> None:
         cfg, dist = self.cfg, self.dist
-        dataset = PairDataset(self.data.root, "train")
+        m = cfg.model
+        dataset = PairDataset(
+            self.data.root, "train", appearance=m.appearance, neighbours=m.appearance_neighbours
+        )
         if len(dataset) == 0:
             raise InputError(
                 self.data.root, "the training split has fewer than 2 frames; prepare a longer video"
