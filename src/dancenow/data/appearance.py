@@ -101,7 +101,7 @@ _ARMS = (
 )
 _TORSO = (B["neck"], B["right_shoulder"], B["left_shoulder"], B["mid_hip"], B["right_hip"], B["left_hip"])
 _HEAD = (B["nose"], B["right_eye"], B["left_eye"], B["right_ear"], B["left_ear"])
-TORSO_MARGIN = 0.12
+TORSO_MARGIN = 0.2
 """The torso's cut reaches this far (torso lengths) beyond the hull of its joints."""
 HEAD_RADIUS = 0.38
 """The head's cut: a disc of this radius (torso lengths) around the face's joints, hair included."""
@@ -116,14 +116,18 @@ def _torso_length(kp: np.ndarray) -> float:
     return max(1.0, float(np.ptp(body[:, 1])) / 3 if len(body) > 1 else 1.0)
 
 
-def _affine_fit(src: np.ndarray, dst: np.ndarray) -> np.ndarray | None:
+def _affine_fit(src: np.ndarray, dst: np.ndarray, scale: float) -> np.ndarray | None:
     """``(2, 3)`` least-squares affine taking ``src`` ``(n, 2)`` to ``dst``, or None when the
-    points do not span two dimensions."""
+    points do not span two dimensions. Its stretch in any direction is kept within
+    ``[scale / MAX_STRETCH, scale * MAX_STRETCH]``: a torso seen from the front, fitted to one
+    seen from the side, would otherwise be squeezed to a line."""
     a = np.concatenate([src, np.ones((len(src), 1))], axis=1)
     if len(src) < 3 or np.linalg.matrix_rank(a, tol=1e-3 * max(1.0, np.abs(src).max())) < 3:
         return None
     m, *_ = np.linalg.lstsq(a, dst, rcond=None)
-    return m.T
+    u, sv, vt = np.linalg.svd(m[:2].T)
+    lin = u @ np.diag(np.clip(sv, scale / MAX_STRETCH, scale * MAX_STRETCH)) @ vt
+    return np.concatenate([lin, (dst.mean(0) - lin @ src.mean(0))[:, None]], axis=1)
 
 
 def _similarity_fit(src: np.ndarray, dst: np.ndarray) -> np.ndarray | None:
@@ -199,7 +203,7 @@ def warp_parts(
 
     # torso: an affine fit of its joints, cut by their hull grown by a margin
     idx = [j for j in _TORSO if both[j]]
-    m = _affine_fit(s_xy[idx], d_xy[idx]) if len(idx) >= 3 else None
+    m = _affine_fit(s_xy[idx], d_xy[idx], across) if len(idx) >= 3 else None
     if m is None and both[B["neck"]] and both[B["mid_hip"]]:
         m = _limb_fit(s_xy[B["neck"]], s_xy[B["mid_hip"]], d_xy[B["neck"]], d_xy[B["mid_hip"]], across)
     if m is not None:
