@@ -2,6 +2,7 @@
 
     python benchmarks/quality.py [--work runs/quality] [--global-steps 600] [--face-steps 240]
                                  [--json OUT.json] [--no-docs]
+                                 [--appearance none|nearest|warped] [--targets NAME ...]
 
 For each target video (``../shared/data/videos/aerobics_studio.mp4``, ``fashion_turn_a.mp4`` and
 ``taichi_outdoor_256.mp4``, the one with a textured outdoor background): prepare a 192x256
@@ -24,6 +25,11 @@ when the command is run again with the same ``--work`` folder (delete it to star
 
 Writes ``WORK/quality.json``, held-out preview grids in ``docs/images/`` and the section between
 ``<!-- quality:begin -->`` and ``<!-- quality:end -->`` in ``docs/RESULTS.md`` (unless ``--no-docs``).
+
+The appearance ablation (issue #16): ``--appearance nearest`` or ``warped`` trains the same budget
+with ``model.appearance`` set, in ``WORK/NAME_run_APPEARANCE`` beside the default runs (the
+datasets are shared), and writes ``WORK/quality_APPEARANCE.json`` and its preview grids in WORK;
+``--targets`` picks targets. Neither touches docs/RESULTS.md: the variants are compared by hand.
 
 Quality over training time (RESULTS.md section 2a), in four resumable steps::
 
@@ -53,7 +59,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from dancenow.data import DEFAULT_SIZE  # noqa: E402
+from dancenow.data import APPEARANCE_MODES, DEFAULT_SIZE  # noqa: E402
 from dancenow.data.dataset import load_dataset_info  # noqa: E402
 from dancenow.data.prepare import prepare_dataset  # noqa: E402
 from dancenow.evaluation.evaluate import (  # noqa: E402
@@ -95,8 +101,22 @@ def preview(sheet: Path, out: Path, width: int = 768) -> None:
         cv2.imwrite(str(tmp), grid)
 
 
-def run_target(name: str, video: Path, work: Path, global_steps: int, face_steps: int, images: Path) -> dict:
-    ds, run = work / f"{name}_ds", work / f"{name}_run"
+def run_dir(work: Path, name: str, appearance: str) -> Path:
+    """``WORK/NAME_run`` (``WORK/NAME_run_APPEARANCE`` with appearance conditioning): the variants
+    of one target share its dataset."""
+    return work / (f"{name}_run" if appearance == "none" else f"{name}_run_{appearance}")
+
+
+def run_target(
+    name: str,
+    video: Path,
+    work: Path,
+    global_steps: int,
+    face_steps: int,
+    images: Path,
+    appearance: str = "none",
+) -> dict:
+    ds, run = work / f"{name}_ds", run_dir(work, name, appearance)
     timing: dict[str, float] = {}
     if not (ds / "dataset.json").exists():
         t = time.perf_counter()
@@ -111,12 +131,14 @@ def run_target(name: str, video: Path, work: Path, global_steps: int, face_steps
             stage=stage,
             max_steps=steps,
             resume=(run / "checkpoint").exists(),
+            overrides={"model": {"appearance": appearance}},
         )
         timing[f"train_{stage}_s"] = time.perf_counter() - t
     t = time.perf_counter()
     results = evaluate(run, ds, baseline="nearest-pose", out_dir=run / "eval")
     timing["evaluate_s"] = time.perf_counter() - t
-    preview(run / "eval" / "heldout_frames.png", images / f"quality_heldout_{name}.png")
+    suffix = "" if appearance == "none" else f"_{appearance}"
+    preview(run / "eval" / "heldout_frames.png", images / f"quality_heldout_{name}{suffix}.png")
     info = load_dataset_info(ds)
     (t0, t1), (v0, v1) = info.split_range("train"), info.split_range("val")
     return {
@@ -124,6 +146,7 @@ def run_target(name: str, video: Path, work: Path, global_steps: int, face_steps
         "train_frames": t1 - t0,
         "val_frames": v1 - v0,
         "steps": {"global": global_steps, "face": face_steps},
+        "appearance": appearance,
         "timing": timing,
         "results": {k: results[k] for k in ("model", "nearest-pose")},
     }
@@ -377,14 +400,15 @@ def curve_markdown(curves: dict[str, dict], meta: dict) -> str:
     return "\n".join(lines)
 
 
-def run_transfer(work: Path, run: Path | None = None, tag: str = "") -> dict:
-    """The cross-subject transfer ``TRANSFER`` with ``run`` (default ``WORK/NAME_run``), scored
-    by transfer fidelity (per part and per joint group)."""
+def run_transfer(work: Path, run: Path | None = None, tag: str = "", appearance: str = "none") -> dict:
+    """The cross-subject transfer ``TRANSFER`` with ``run`` (default the target's run of
+    ``appearance``, :func:`run_dir`), scored by transfer fidelity (per part and per joint group)."""
     name, source = TRANSFER
+    tag = tag or ("" if appearance == "none" else f"_{appearance}")
     out = work / f"transfer_{Path(source).stem}_to_{name}{tag}.mp4"
     t = time.perf_counter()
     res = transfer(
-        run or work / f"{name}_run",
+        run or run_dir(work, name, appearance),
         VIDEOS / source,
         out,
         side_by_side_path=out.with_name(out.stem + "_sbs.mp4"),
@@ -524,6 +548,20 @@ def main() -> None:
         "groups), and the cross-subject transfer with the aerobics one",
     )
     ap.add_argument("--target", choices=list(TARGETS), help="only this target (curve options)")
+    ap.add_argument(
+        "--targets",
+        nargs="+",
+        choices=list(TARGETS),
+        default=list(TARGETS),
+        help="the targets of the main run (default: all; the transfer runs when aerobics is one)",
+    )
+    ap.add_argument(
+        "--appearance",
+        choices=APPEARANCE_MODES,
+        default="none",
+        help="train with model.appearance set to this (runs in WORK/NAME_run_APPEARANCE, datasets "
+        "shared); a variant or a subset of targets never rewrites docs/RESULTS.md",
+    )
     args = ap.parse_args()
     targets = {args.target: TARGETS[args.target]} if args.target else TARGETS
     if args.curve_train:
@@ -562,6 +600,10 @@ def main() -> None:
     if missing:
         raise SystemExit(f"{VIDEOS}: missing {', '.join(missing)} (the shared test footage)")
     started = time.perf_counter()
+    if args.appearance != "none" or args.targets != list(TARGETS):
+        # the docs' table is the default design on every target; a variant is compared by hand
+        args.no_docs = True
+        print("a variant or a subset of targets: docs/RESULTS.md is left alone", file=sys.stderr)
     images = args.work if args.no_docs else REPO / "docs" / "images"
     args.work.mkdir(parents=True, exist_ok=True)
     report = {
@@ -569,19 +611,34 @@ def main() -> None:
         "machine": f"{describe()}, {torch.get_num_threads()} threads",
         "command": "python benchmarks/quality.py"
         + (f" --global-steps {args.global_steps}" if args.global_steps != 600 else "")
-        + (f" --face-steps {args.face_steps}" if args.face_steps != 240 else ""),
-        "budget": {"preset": "cpu", "global_steps": args.global_steps, "face_steps": args.face_steps},
+        + (f" --face-steps {args.face_steps}" if args.face_steps != 240 else "")
+        + (f" --appearance {args.appearance}" if args.appearance != "none" else "")
+        + (f" --targets {' '.join(args.targets)}" if args.targets != list(TARGETS) else ""),
+        "budget": {
+            "preset": "cpu",
+            "global_steps": args.global_steps,
+            "face_steps": args.face_steps,
+            "appearance": args.appearance,
+        },
         "targets": {},
     }
-    for name, video in TARGETS.items():
-        print(f"== {name}: {video}", file=sys.stderr)
+    for name in args.targets:
+        print(f"== {name}: {TARGETS[name]} (appearance {args.appearance})", file=sys.stderr)
         report["targets"][name] = run_target(
-            name, VIDEOS / video, args.work, args.global_steps, args.face_steps, images
+            name,
+            VIDEOS / TARGETS[name],
+            args.work,
+            args.global_steps,
+            args.face_steps,
+            images,
+            args.appearance,
         )
-    print("== transfer", file=sys.stderr)
-    report["transfer"] = run_transfer(args.work)
+    if TRANSFER[0] in args.targets:
+        print("== transfer", file=sys.stderr)
+        report["transfer"] = run_transfer(args.work, appearance=args.appearance)
     report["wall_minutes"] = (time.perf_counter() - started) / 60
-    write_json(args.work / "quality.json", report, default=str)
+    suffix = "" if args.appearance == "none" else f"_{args.appearance}"
+    write_json(args.work / f"quality{suffix}.json", report, default=str)
     if args.json:
         write_json(args.json, report, default=str)
     section = markdown(report)
