@@ -14,7 +14,14 @@ import sys
 from pathlib import Path
 
 from dancenow import __version__
-from dancenow.data import DEFAULT_SIZE, DEFAULT_VAL_FRACTION, MAX_VAL_FRACTION, SIZE_MULTIPLE, size_problem
+from dancenow.data import (
+    APPEARANCE_MODES,
+    DEFAULT_SIZE,
+    DEFAULT_VAL_FRACTION,
+    MAX_VAL_FRACTION,
+    SIZE_MULTIPLE,
+    size_problem,
+)
 from dancenow.errors import InputError
 from dancenow.runfolder.config import DEFAULT_PRESET, PRESETS, STAGES
 from dancenow.utils.outputs import check_outputs
@@ -343,6 +350,12 @@ def _add_train(sub) -> None:
         "for comparison and debugging",
     )
     p.add_argument("--seed", type=int, help="random seed (default 0)")
+    p.add_argument(
+        "--appearance",
+        choices=list(APPEARANCE_MODES),
+        help="give G a training frame retrieved by pose, as it is or warped into the pose "
+        "(default from preset: none)",
+    )
     p.set_defaults(func=cmd_train)
 
 
@@ -376,6 +389,8 @@ def cmd_train(args) -> None:
         overrides |= REFERENCE_OVERRIDES
     if args.seed is not None:
         overrides["seed"] = args.seed
+    if args.appearance:
+        overrides["model"] = {"appearance": args.appearance}
     if args.resume and overrides:
         raise InputError(
             args.output, "--resume continues with the run's saved config; drop the other model options"
