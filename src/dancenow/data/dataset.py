@@ -623,12 +623,17 @@ class PairDataset(_SplitData):
     - ``"mask_weight_prev"``, ``"mask_weight"``: float32 scalars, 0 where the mask lost the person
     - ``"face_box"``: ``(4,)`` int64 ``(x0, y0, x1, y1)`` of frame t
     - ``"index"``: int64 scalar, t (an index into the whole dataset, not the split)
+    - with ``appearance`` not ``none``: ``"appearance_prev"``, ``"appearance"`` ``(3, H, W)`` in
+      ``[-1, 1]`` and ``"appearance_valid_prev"``, ``"appearance_valid"`` ``(1, H, W)`` in
+      ``[0, 1]``, the texture input of t-1 and t (:meth:`appearance`)
 
     Args:
         root: dataset folder.
         split: ``"train"``, ``"val"`` or ``"all"``.
         line_scale: multiplies the stick figure's default line widths.
         label_cache_mb: per-process memory for rendered labels (0 disables the cache).
+        appearance: ``none`` | ``nearest`` | ``warped`` (:mod:`~dancenow.data.appearance`).
+        neighbours: training frames retrieved per frame (the appearance input is drawn among them).
     """
 
     def __len__(self) -> int:
@@ -658,8 +663,9 @@ class FrameDataset(_SplitData):
     """Single frames of one split (evaluation, inference on the dataset's own poses).
 
     Item ``i`` is frame ``t = start + i``: ``"label"``, ``"image"``, ``"plate"`` (``(3, H, W)``
-    float32 in ``[-1, 1]``), ``"valid"`` (``(1, H, W)``), ``"face_box"`` (``(4,)`` int64) and
-    ``"index"`` (int64 scalar, t).
+    float32 in ``[-1, 1]``), ``"valid"`` (``(1, H, W)``), ``"face_box"`` (``(4,)`` int64),
+    ``"index"`` (int64 scalar, t) and, with appearance, ``"appearance"`` and
+    ``"appearance_valid"``.
     Arguments as for :class:`PairDataset`.
     """
 
