@@ -163,3 +163,36 @@ def test_the_model_is_scored_on_transfer_frames_in_the_evaluation_window(tiny_da
     frame = next(iter(geometry.model_frames(model, torch.device("cpu"))))
     assert np.abs(frame[y0:y1, x0:x1].astype(int) - 191).min() == 0
     assert not np.array_equal(frame, plate)
+
+
+def test_other_splits_read_their_frames_from_the_target_video(tiny_dataset, tiny_run, tmp_path):
+    """The held-out frames are stored in the evaluation window; other splits are cropped from the
+    video as it decodes, the same pixels; without the video (or with a baseline) they are refused."""
+    import shutil
+
+    import numpy as np
+    import pytest
+
+    from dancenow.data.dataset import load_dataset_info
+    from dancenow.errors import InputError
+    from dancenow.evaluation.evaluate import _EvalFrames, evaluate
+
+    info = load_dataset_info(tiny_dataset)
+    v0, v1 = info.split_range("val")
+    decoded = np.stack(list(_EvalFrames(info, 0, v1).frames(range(v0, v1))))
+    assert np.array_equal(decoded, np.load(tiny_dataset / "eval_frames.npy"))
+
+    summary = evaluate(
+        tiny_run, tiny_dataset, split="train", redetect=False, perceptual=False, progress=False
+    )
+    assert summary["frames"] == v0 and 0 < summary["model"]["body_ssim"] <= 1
+    with pytest.raises(InputError, match="held-out frames only"):
+        evaluate(tiny_run, tiny_dataset, split="all", baseline="nearest-pose", progress=False)
+
+    moved = tmp_path / "ds"
+    shutil.copytree(tiny_dataset, moved)
+    meta = json.loads((moved / "dataset.json").read_text())
+    meta["source_video"] = str(tmp_path / "gone.mp4")
+    (moved / "dataset.json").write_text(json.dumps(meta))
+    with pytest.raises(InputError, match="reads the rest from the target video"):
+        evaluate(tiny_run, moved, split="train", redetect=False, perceptual=False, progress=False)
