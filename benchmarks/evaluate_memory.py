@@ -27,22 +27,32 @@ from dancenow.utils.machine import describe
 
 
 def long_dataset(src: Path, dst: Path, held_out: int) -> Path:
-    """A copy of ``src`` whose held-out split repeats its own frames to ``held_out`` frames."""
+    """A copy of dataset ``src`` whose held-out split repeats its own frames to ``held_out``
+    frames (frames, masks, windows, keypoints, face boxes, source poses and evaluation crops
+    alike; frames written to disk one at a time, never held); the training split is unchanged."""
+    import dataclasses
+
+    from dancenow.pose.posefile import load_poses, save_poses
+
     info = json.loads((src / "dataset.json").read_text())
     (t0, t1), (v0, v1) = info["splits"]["train"], info["splits"]["val"]
-    order = np.concatenate([np.arange(t0, t1), v0 + np.arange(held_out) % (v1 - v0)])
+    rows = np.arange(held_out) % (v1 - v0)
+    order = np.concatenate([np.arange(t0, t1), v0 + rows])
     dst.mkdir(parents=True)
+    per_frame = ("frames.npy", "masks.npy", "windows.npy", "keypoints.npy", "faces.npy")
+    per_held_out = ("eval_frames.npy", "baseline_frames.npy")
     for f in src.iterdir():
-        if f.name not in ("frames.npy", "masks.npy", "keypoints.npy", "faces.npy", "dataset.json"):
+        if f.name not in (*per_frame, *per_held_out, "poses.npz", "dataset.json"):
             shutil.copy2(f, dst / f.name)
-    for name in ("masks.npy", "keypoints.npy", "faces.npy"):
-        np.save(dst / name, np.load(src / name)[order])
-    frames = np.load(src / "frames.npy", mmap_mode="r")
-    out = np.lib.format.open_memmap(dst / "frames.npy", "w+", np.uint8, (len(order), *frames.shape[1:]))
-    for i, t in enumerate(order):
-        out[i] = frames[t]
-    out.flush()
-    del out
+    for name, index in [(n, order) for n in per_frame] + [(n, rows) for n in per_held_out]:
+        array = np.load(src / name, mmap_mode="r")
+        out = np.lib.format.open_memmap(dst / name, "w+", array.dtype, (len(index), *array.shape[1:]))
+        for i, t in enumerate(index):
+            out[i] = array[t]
+        out.flush()
+        del out
+    poses = load_poses(src / "poses.npz")
+    save_poses(dst / "poses.npz", dataclasses.replace(poses, keypoints=poses.keypoints[order], times=None))
     info |= {"num_frames": len(order), "splits": {"train": [t0, t1], "val": [t1, len(order)]}}
     (dst / "dataset.json").write_text(json.dumps(info))
     return dst

@@ -52,30 +52,15 @@ def test_evaluate_needs_something_to_score(tiny_dataset, cli):
 
 
 def long_dataset(src, dst, held_out: int):
-    """A copy of dataset ``src`` whose held-out split repeats its own frames ``held_out`` times
-    over (frames, masks, windows, keypoints, face boxes, source poses and evaluation crops alike);
-    the training split is unchanged."""
-    import dataclasses
-    import shutil
+    """benchmarks/evaluate_memory.py's copy of ``src`` whose held-out split repeats its own
+    frames ``held_out`` times over (the benchmark and this test measure the same thing)."""
+    import sys
+    from pathlib import Path
 
-    import numpy as np
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    from evaluate_memory import long_dataset as make
 
-    from dancenow.pose.posefile import load_poses, save_poses
-
-    info = json.loads((src / "dataset.json").read_text())
-    (t0, t1), (v0, v1) = info["splits"]["train"], info["splits"]["val"]
-    rows = np.arange(held_out) % (v1 - v0)
-    order = np.concatenate([np.arange(t0, t1), v0 + rows])
-    shutil.copytree(src, dst)
-    for name in ("frames.npy", "masks.npy", "windows.npy", "keypoints.npy", "faces.npy"):
-        np.save(dst / name, np.load(src / name)[order])
-    for name in ("eval_frames.npy", "baseline_frames.npy"):
-        np.save(dst / name, np.load(src / name)[rows])
-    poses = load_poses(src / "poses.npz")
-    save_poses(dst / "poses.npz", dataclasses.replace(poses, keypoints=poses.keypoints[order], times=None))
-    info |= {"num_frames": len(order), "splits": {"train": [t0, t1], "val": [t1, len(order)]}}
-    (dst / "dataset.json").write_text(json.dumps(info))
-    return dst
+    return make(src, dst, held_out)
 
 
 def test_evaluate_memory_does_not_grow_with_the_held_out_frames(tiny_dataset, tiny_run, tmp_path):

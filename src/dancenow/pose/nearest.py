@@ -21,9 +21,10 @@ __all__ = ["MISSING_PENALTY", "PoseIndex", "nearest_pose_indices", "normalized_b
 
 MISSING_PENALTY = 0.5
 """Added distance (torso lengths) for each query joint a candidate lacks, times their share."""
-_BLOCK = 1 << 22
-"""Query-candidate-joint distances computed at once (32 MiB of float64): memory stays bounded
-whatever the number of frames."""
+_BLOCK = 1 << 20
+"""Largest (queries x candidates x joints) block searched at once: a few MB per array."""
+_QUERIES = 32
+"""At most this many queries per block, so memory does not grow with the number of queries."""
 
 
 def normalized_body(keypoints: np.ndarray) -> np.ndarray:
@@ -83,7 +84,7 @@ class PoseIndex:
         query = np.asarray(query, np.float64)
         q_xy, q_ok = query[:, :, :2], query[:, :, 2] > 0
         out = np.empty((len(query), len(self)), np.float64)
-        step = max(1, _BLOCK // max(1, len(self) * 25))
+        step = max(1, min(_QUERIES, _BLOCK // max(1, len(self) * 25)))
         for s in range(0, len(query), step):
             qx, qo = q_xy[s : s + step], q_ok[s : s + step]
             both = qo[:, None, :] & self._ok[None]  # (m, N, 25)
