@@ -22,8 +22,11 @@ transform from its joints in the retrieved frame to the wanted joints:
 Each warped part is cut with a soft mask around the wanted part (a capsule around the limb
 segment, the torso's hull, a disc around the head) times the retrieved person mask warped the
 same way, and laid over the parts behind it (torso, legs, head, then arms, whose texture is
-usually in front). The result is the warped RGB and a per-pixel valid map in ``[0, 1]``; parts
-whose joints are missing in either pose are left out (valid 0 there).
+usually in front). The torso, legs and head take nothing from where the retrieved frame shows
+its own arms (capsules around them): an arm in front of the torso would otherwise travel with
+the torso and show an arm where the wanted pose has none. The result is the warped RGB and a
+per-pixel valid map in ``[0, 1]``; parts whose joints are missing in either pose are left out
+(valid 0 there).
 
 Coordinates: keypoints are continuous (pixel ``i`` covers ``[i, i+1)``); OpenCV's warps put pixel
 centres on integers, so keypoints are shifted by half a pixel before a transform is fitted.
@@ -225,20 +228,41 @@ def warp_parts(
             neck = _soft(_segment_distance(xx, yy, centre, d_xy[B["neck"]]), 0.18 * unit, feather)
             cut = np.maximum(cut, neck)
         layers.append((m, cut))
+    body_layers = len(layers)
     # arms last: in front of the torso more often than behind it
     for limb in _ARMS:
         layers += _limb_layer(limb, s_xy, d_xy, both, d_ok, across, unit, feather, xx, yy)
 
     person = mask.astype(np.float32) / 255.0
+    # The torso, legs and head take no texture from where the retrieved frame shows its arms:
+    # an arm hanging in front of the torso would otherwise move with the torso, and the
+    # generator would be shown an arm where the wanted pose has none.
+    s_unit = _torso_length(src)
+    body = person * (1.0 - _arms_of(s_xy, s_ok, s_unit, max(1.0, FEATHER * s_unit), xx, yy))
     acc = np.zeros((h, w, 3), np.float32)
     cover = np.zeros((h, w), np.float32)
-    for m, cut in layers:
+    for k, (m, cut) in enumerate(layers):
         moved = cv2.warpAffine(image, m, (w, h), flags=cv2.INTER_LINEAR, borderValue=0)
-        alpha = cut * cv2.warpAffine(person, m, (w, h), flags=cv2.INTER_LINEAR, borderValue=0)
+        texture = body if k < body_layers else person
+        alpha = cut * cv2.warpAffine(texture, m, (w, h), flags=cv2.INTER_LINEAR, borderValue=0)
         acc += alpha[..., None] * (moved.astype(np.float32) - acc)
         cover += alpha * (1.0 - cover)
     rgb = np.where(cover[..., None] > 1e-3, acc / np.maximum(cover[..., None], 1e-3), 0.0)
     return np.clip(np.round(rgb), 0, 255).astype(np.uint8), cover
+
+
+def _capsule(limb: _Limb, xy, ok, unit, feather, xx, yy) -> np.ndarray | None:
+    """``(H, W)`` soft cut around ``limb`` in pose ``xy`` (its hand / foot included), or None
+    when one of its joints is missing (``ok``)."""
+    if not (ok[limb.a] and ok[limb.b]):
+        return None
+    a, b = xy[limb.a], xy[limb.b]
+    cut = _soft(_segment_distance(xx, yy, a, b), limb.width * unit, feather)
+    ends = [j for j in limb.end if ok[j]]
+    if ends:  # hand / foot: the cut reaches from the wrist / ankle to the farthest end point
+        tip = xy[ends][np.argmax(np.linalg.norm(xy[ends] - b, axis=1))]
+        cut = np.maximum(cut, _soft(_segment_distance(xx, yy, b, tip), limb.end_width * unit, feather))
+    return cut
 
 
 def _limb_layer(limb: _Limb, s_xy, d_xy, both, d_ok, across, unit, feather, xx, yy) -> list:
@@ -246,15 +270,18 @@ def _limb_layer(limb: _Limb, s_xy, d_xy, both, d_ok, across, unit, feather, xx, 
     if not (both[limb.a] and both[limb.b]):
         return []
     m = _limb_fit(s_xy[limb.a], s_xy[limb.b], d_xy[limb.a], d_xy[limb.b], across)
-    if m is None:
-        return []
-    a, b = d_xy[limb.a], d_xy[limb.b]
-    cut = _soft(_segment_distance(xx, yy, a, b), limb.width * unit, feather)
-    ends = [j for j in limb.end if d_ok[j]]
-    if ends:  # hand / foot: the cut reaches from the wrist / ankle to the farthest end point
-        tip = d_xy[ends][np.argmax(np.linalg.norm(d_xy[ends] - b, axis=1))]
-        cut = np.maximum(cut, _soft(_segment_distance(xx, yy, b, tip), limb.end_width * unit, feather))
-    return [(m, cut)]
+    cut = _capsule(limb, d_xy, d_ok, unit, feather, xx, yy)
+    return [] if m is None or cut is None else [(m, cut)]
+
+
+def _arms_of(s_xy, s_ok, unit, feather, xx, yy) -> np.ndarray:
+    """``(H, W)`` how much each pixel of the retrieved frame shows one of its arms (0..1)."""
+    cover = np.zeros(xx.shape, np.float32)
+    for limb in _ARMS:
+        cut = _capsule(limb, s_xy, s_ok, unit, feather, xx, yy)
+        if cut is not None:
+            cover = np.maximum(cover, cut)
+    return cover
 
 
 # --------------------------------------------------------------------------- the bank
