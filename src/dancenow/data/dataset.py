@@ -47,6 +47,7 @@ __all__ = [
     "DatasetInfo",
     "FrameFacts",
     "background_problem",
+    "read_plate",
     "check_frame_facts",
     "FrameDataset",
     "PairDataset",
@@ -143,15 +144,7 @@ class DatasetInfo:
     def background(self, full_size: bool = True) -> np.ndarray:
         """The clean background plate ``(H, W, 3)`` uint8 RGB, at the video's size (``full_size``)
         or as stored (:func:`~dancenow.data.background_size`)."""
-        path = self.root / "background.png"
-        image = cv2.imread(str(path))
-        if image is None:
-            raise _fail(path, "not a readable image")
-        image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-        w, h = self.source_size
-        if full_size and image.shape[:2] != (h, w):
-            image = cv2.resize(image, (w, h), interpolation=cv2.INTER_CUBIC)
-        return image
+        return read_plate(self.root / "background.png", self.source_size if full_size else None, _AGAIN)
 
     def windows(self) -> np.ndarray:
         """``(T, 4)`` int64 crop window of every frame ``(x0, y0, x1, y1)``, source pixels."""
@@ -293,6 +286,19 @@ def check_frame_facts(meta: dict, prefix: str = "") -> FrameFacts:
         fps=float(fps),
         full_frame=meta["full_frame"],
     )
+
+
+def read_plate(path: Path, source_size: tuple[int, int] | None, again: str) -> np.ndarray:
+    """The background plate PNG ``path`` as ``(H, W, 3)`` uint8 RGB, enlarged to ``source_size``
+    ``(W, H)`` when given (it is stored at most :data:`~dancenow.data.BACKGROUND_MAX_SIDE`).
+    InputError ``PATH: not a readable image; AGAIN`` when it cannot be decoded."""
+    image = cv2.imread(str(path))
+    if image is None:
+        raise InputError(path, f"not a readable image; {again}")
+    image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    if source_size is not None and image.shape[:2] != (source_size[1], source_size[0]):
+        image = cv2.resize(image, tuple(source_size), interpolation=cv2.INTER_CUBIC)
+    return image
 
 
 def background_problem(path: Path, source_size: tuple[int, int]) -> str | None:

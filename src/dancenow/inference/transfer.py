@@ -155,9 +155,7 @@ def generate(
     w, h = model.size
     facts = model.data
     boxes = face_boxes(keypoints, h, w, model.face_size) if model.face_generator is not None else None
-    plates = ScaledCropper(
-        background, facts.source_size, tuple(int(v) for v in windows[0, 2:] - windows[0, :2]), (w, h)
-    )
+    plates = ScaledCropper(background, facts.source_size, facts.window_size, (w, h))
     prepare_for_inference(model, fast=fast)
     fmt = torch.channels_last if fast else torch.contiguous_format
     prev = None

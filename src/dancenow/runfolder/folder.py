@@ -30,7 +30,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import torch
 from safetensors import SafetensorError
@@ -38,7 +37,13 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from dancenow.data.appearance import AppearanceBank
-from dancenow.data.dataset import DatasetInfo, FrameFacts, background_problem, check_frame_facts
+from dancenow.data.dataset import (
+    DatasetInfo,
+    FrameFacts,
+    background_problem,
+    check_frame_facts,
+    read_plate,
+)
 from dancenow.errors import InputError
 from dancenow.models.generators import LocalEnhancer
 from dancenow.pose.nearest import PoseIndex
@@ -356,12 +361,4 @@ def read_pose_stats(run: Path) -> PoseStats:
 
 def read_background(run: Path, config: RunConfig) -> np.ndarray:
     """The target video's background at its full size: ``(H, W, 3)`` uint8 RGB."""
-    path = run / "background.png"
-    image = cv2.imread(str(path))
-    if image is None:
-        raise InputError(path, f"not a readable image; {_AGAIN}")
-    w, h = config.data.source_size
-    image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-    if image.shape[:2] != (h, w):
-        image = cv2.resize(image, (w, h), interpolation=cv2.INTER_CUBIC)
-    return image
+    return read_plate(run / "background.png", config.data.source_size, _AGAIN)
