@@ -25,6 +25,7 @@ from dancenow.data.dataset import (
 )
 from dancenow.data.prepare import prepare_dataset
 from dancenow.errors import InputError
+from dancenow.pose.limbs import limb_core_map
 
 W, H = 64, 96
 
@@ -75,14 +76,16 @@ def test_pairs(dataset):
     train, val = PairDataset(dataset), PairDataset(dataset, "val")
     assert len(train) == 14 and len(val) == 4 and len(PairDataset(dataset, "all")) == 19
     item = train[0]
-    pairs = ("label", "image", "plate", "valid", "mask", "mask_weight")
+    pairs = ("label", "image", "plate", "valid", "mask", "mask_weight", "limbs")
     assert set(item) == {f"{k}_prev" for k in pairs} | set(pairs) | {"face_box", "index"}
     for key in ("label_prev", "label", "image_prev", "image", "plate_prev", "plate"):
         assert item[key].shape == (3, H, W) and item[key].dtype == torch.float32
         assert item[key].min() >= -1 and item[key].max() <= 1
-    for key in ("valid_prev", "valid", "mask_prev", "mask"):
+    for key in ("valid_prev", "valid", "mask_prev", "mask", "limbs_prev", "limbs"):
         assert item[key].shape == (1, H, W) and item[key].dtype == torch.float32
         assert item[key].min() >= 0 and item[key].max() <= 1
+    for key, t in (("limbs_prev", 0), ("limbs", 1)):  # the limb cores of each frame's own pose
+        assert torch.equal(item[key][0], torch.from_numpy(limb_core_map(keypoints[t], H, W)))
     # Each frame's plate and valid map follow its own window.
     info, windows = load_dataset_info(dataset), np.load(dataset / "windows.npy")
     cropper = ScaledCropper(info.background(full_size=False), (320, 240), info.window_size, (W, H))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from contextlib import nullcontext
 
+import numpy as np
 import pytest
 import torch
 
@@ -66,11 +67,15 @@ def _batch(side: int = 32, face: int = 8, seed: int = 0, borders: tuple[int, int
         valid[..., :border, :] = 0
         valid[..., :, :border] = 0
         out |= {f"valid{suffix}": valid, f"mask{suffix}": mask.clone(), f"mask_weight{suffix}": torch.ones(1)}
+        out[f"limbs{suffix}"] = torch.zeros(1, 1, side, side)  # no limb core: the recorded losses hold
     return out
 
 
 IMAGE_KEYS = ("label_prev", "label", "image_prev", "image", "plate_prev", "plate")
-PAIR_KEYS = (*IMAGE_KEYS, "valid_prev", "valid", "mask_prev", "mask", "mask_weight_prev", "mask_weight")
+PAIR_KEYS = (
+    *IMAGE_KEYS,
+    *("valid_prev", "valid", "mask_prev", "mask", "mask_weight_prev", "mask_weight", "limbs_prev", "limbs"),
+)
 
 
 def test_a_whole_gan_step_on_tensors_in_memory():
@@ -297,6 +302,31 @@ def test_alpha_loss_is_the_l1_to_the_mask_away_from_its_edge():
     expected = 28 * 4 / (side * 25 - band)
     assert alpha_loss(torch.zeros_like(mask), cut, valid, weight).item() == pytest.approx(expected)
     assert alpha_loss(torch.zeros_like(mask), mask, valid, weight).item() == pytest.approx(expected)
+
+
+def test_alpha_loss_covers_a_thin_limb_inside_the_mask():
+    """A forearm 8 px wide at 256 px falls wholly inside the mask's edge band (±5 px): without its
+    core the alpha loss cannot see it vanish; with it, a limb left out costs, one drawn does not."""
+    from dancenow.pose.limbs import limb_core_map
+
+    h, w = 256, 192
+    kp = np.zeros((137, 3), np.float32)
+    kp[3], kp[4] = (40, 100, 1), (110, 100, 1)  # right elbow -> right wrist, horizontal
+    mask = torch.zeros(1, 1, h, w)
+    mask[:, :, 96:104, 36:114] = 1  # the forearm, 8 px wide
+    mask[:, :, 60:200, 110:170] = 1  # and the rest of the body
+    limbs = torch.from_numpy(limb_core_map(kp, h, w))[None, None]
+    assert (limbs * mask).sum() == limbs.sum() > 0  # the core lies on the limb
+    valid, weight = torch.ones(1, 1, h, w), torch.ones(1)
+    lost = mask.clone()
+    lost[:, :, 96:104, 36:100] = 0  # the model leaves the forearm out
+    assert alpha_loss(lost, mask, valid, weight) == 0  # the band swallows it
+    assert alpha_loss(lost, mask, valid, weight, limbs) > 0
+    assert alpha_loss(mask, mask, valid, weight, limbs) == 0
+    # the core is asked for even where the mask lost the limb, and in a frame whose mask is empty
+    assert alpha_loss(lost, lost, valid, weight, limbs) > 0
+    assert alpha_loss(torch.maximum(lost, limbs), lost, valid, weight, limbs) == 0
+    assert alpha_loss(lost, torch.zeros_like(mask), valid, torch.zeros(1), limbs) > 0
 
 
 def _trainer(tiny_dataset, run, **cfg_changes) -> Trainer:

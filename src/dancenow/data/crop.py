@@ -433,6 +433,22 @@ def transform_keypoints(
     return out
 
 
+def untransform_keypoints(
+    keypoints: np.ndarray, window: tuple[float, float, float, float], size: tuple[int, int]
+) -> np.ndarray:
+    """The inverse of :func:`transform_keypoints` for one window: ``(..., 137, 3)`` pixels of the
+    ``size = (w, h)`` crop of ``window`` -> source pixels. Missing keypoints stay ``(0, 0, 0)``."""
+    kp = np.asarray(keypoints, np.float32)
+    x0, y0, x1, y1 = (float(v) for v in window)
+    w, h = size
+    present = _present(kp)
+    out = np.zeros_like(kp)
+    out[..., 0] = np.where(present, x0 + kp[..., 0] * ((x1 - x0) / w), 0.0)
+    out[..., 1] = np.where(present, y0 + kp[..., 1] * ((y1 - y0) / h), 0.0)
+    out[..., 2] = np.where(present, kp[..., 2], 0.0)
+    return out
+
+
 def face_size_for(height: int, width: int | None = None) -> int:
     """Side of the face box for frames ``height`` pixels high: height / 8 in multiples of 8, >= 16.
 

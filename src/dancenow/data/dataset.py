@@ -39,6 +39,7 @@ from dancenow.data.appearance import APPEARANCE_MODES, AppearanceBank, exclusion
 from dancenow.data.crop import ScaledCropper, valid_region
 from dancenow.errors import InputError
 from dancenow.pose.layout import NUM_KEYPOINTS
+from dancenow.pose.limbs import limb_core_map
 from dancenow.pose.nearest import PoseIndex
 from dancenow.pose.render import line_widths, render_pose
 
@@ -586,6 +587,11 @@ class _SplitData(Dataset):
         empty = np.count_nonzero(np.asarray(self.masks[t]) > 127) < MIN_MASK_FRACTION * self.masks[t].size
         return torch.tensor(0.0 if person and empty else 1.0)
 
+    def limbs(self, t: int) -> torch.Tensor:
+        """The core capsules of frame ``t``'s visible limbs (:mod:`dancenow.pose.limbs`) as
+        ``(1, H, W)`` float32, 1 on a core."""
+        return torch.from_numpy(limb_core_map(self.keypoints[t], self.info.height, self.info.width))[None]
+
     def image(self, t: int) -> torch.Tensor:
         """Frame ``t`` as ``(3, H, W)`` float32 in ``[-1, 1]``."""
         return image_to_tensor(self.frames[t])
@@ -627,6 +633,7 @@ class PairDataset(_SplitData):
     - ``"valid_prev"``, ``"valid"``: ``(1, H, W)`` float32, 1 inside the video, 0 beyond it
     - ``"mask_prev"``, ``"mask"``: ``(1, H, W)`` float32 in ``[0, 1]``, the person masks
     - ``"mask_weight_prev"``, ``"mask_weight"``: float32 scalars, 0 where the mask lost the person
+    - ``"limbs_prev"``, ``"limbs"``: ``(1, H, W)`` float32, 1 on the core of each visible limb
     - ``"face_box"``: ``(4,)`` int64 ``(x0, y0, x1, y1)`` of frame t
     - ``"index"``: int64 scalar, t (an index into the whole dataset, not the split)
     - with ``appearance`` not ``none``: ``"appearance_prev"``, ``"appearance"`` ``(3, H, W)`` in
@@ -660,6 +667,8 @@ class PairDataset(_SplitData):
             "mask": self.mask(t),
             "mask_weight_prev": self.mask_weight(t - 1),
             "mask_weight": self.mask_weight(t),
+            "limbs_prev": self.limbs(t - 1),
+            "limbs": self.limbs(t),
             "face_box": self.face_box(t),
             "index": torch.tensor(t, dtype=torch.int64),
         } | self._appearance_items(t, "_prev", "")

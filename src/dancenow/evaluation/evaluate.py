@@ -11,6 +11,12 @@ box's L1; and an offline perceptual distance on the body and face boxes, the shi
 LPIPS (``stlpips_alex``, see :mod:`dancenow.evaluation.stlpips`). It is *not* the published
 LPIPS (no AlexNet/VGG LPIPS weights offline), so it is never compared with the paper's 0.031.
 
+The model is scored twice more. **At the video's size** (:mod:`~dancenow.evaluation.fullsize`):
+the frame as transfer writes it against the real video frame, body and face boxes, with a
+sharpness figure (model only: the baseline's frames are stored at the evaluation size). **Per
+limb** (:mod:`~dancenow.evaluation.limbs`): the share of each limb's core that the person mask
+and the generated alpha cover, on the scored frames and on a few runs of training frames.
+
 The nearest-pose baseline returns, for each held-out frame, the training frame whose normalized
 body pose (centred on the hips, scaled by the torso) is closest, and is scored by the same code.
 """
@@ -28,16 +34,25 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from dancenow.data.crop import crop_frame, face_boxes, face_size_for, transform_keypoints, valid_region
+from dancenow.data.crop import (
+    crop_frame,
+    face_boxes,
+    face_size_for,
+    transform_keypoints,
+    untransform_keypoints,
+    valid_region,
+)
 from dancenow.data.dataset import load_dataset_info
 from dancenow.errors import InputError
+from dancenow.evaluation.fullsize import FullSizeScore
 from dancenow.evaluation.keypoints import GroupFidelity
+from dancenow.evaluation.limbs import LimbCoverage, coverage_table
 from dancenow.evaluation.metrics import body_box, crop_box, pose_distance, psnr, ssim
 from dancenow.evaluation.stlpips import NAME as STLPIPS
 from dancenow.evaluation.stlpips import load_stlpips, stlpips_distance
 from dancenow.inference.model import load_model
 from dancenow.inference.transfer import Compositor, generate
-from dancenow.pose.layout import BODY, JOINT_GROUPS
+from dancenow.pose.layout import BODY, JOINT_GROUPS, LIMB_KINDS
 from dancenow.pose.nearest import nearest_pose_indices, normalized_body
 from dancenow.pose.posefile import load_poses
 from dancenow.pose.render import render_pose
@@ -310,18 +325,62 @@ class EvalGeometry:
         )
         return cls(info, start, stop, kp, faces, inside)
 
-    def model_frames(self, model, device) -> Iterator[np.ndarray]:
+    def model_frames(
+        self,
+        model,
+        device,
+        coverage: LimbCoverage | None = None,
+        full_size: FullSizeScore | None = None,
+    ) -> Iterator[np.ndarray]:
         """The model's held-out frames as transfer makes them (each frame in its training window,
-        composited into the full-resolution plate), cut to the evaluation window."""
+        composited into the full-resolution plate), cut to the evaluation window. ``coverage``:
+        also fed each frame's generated alpha against its person mask, in the training window;
+        ``full_size``: also fed each full-resolution frame."""
         info = self.info
-        keypoints = np.load(info.root / "keypoints.npy")[self.start : self.stop]
-        windows = info.windows()[self.start : self.stop]
         background = info.background()
         compositor = Compositor(background)
-        frames = generate(model, keypoints, windows, background, device=device, progress=False)
-        for t, (crop, alpha, _) in enumerate(frames):
-            full = compositor(crop, alpha, windows[t])
+        size = (info.width, info.height)
+        for crop, alpha, window, kp in _generated(
+            model, info, self.start, self.stop, background, device, coverage
+        ):
+            full = compositor(crop, alpha, window)
+            if full_size is not None:
+                full_size.add(full, untransform_keypoints(kp, window, size))
             yield crop_frame(full, info.eval_crop, info.eval_size, border="black")
+
+
+def _generated(model, info, start: int, stop: int, background, device, coverage: LimbCoverage | None):
+    """``(crop, alpha, window, keypoints)`` of frames ``[start, stop)`` generated from their own poses in
+    order (temporal feedback), each in its training window; ``coverage`` is fed each alpha."""
+    # copies of the slices only: memory must not grow with the length of the video
+    keypoints = np.array(np.load(info.root / "keypoints.npy", mmap_mode="r")[start:stop])
+    windows = info.windows()[start:stop].copy()
+    masks = np.load(info.root / "masks.npy", mmap_mode="r")
+    frames = generate(model, keypoints, windows, background, device=device, progress=False)
+    for i, (crop, alpha, _) in enumerate(frames):
+        if coverage is not None:
+            valid = valid_region(windows[i], info.source_size, (info.width, info.height))
+            coverage.add(keypoints[i], np.asarray(masks[start + i]) / 255.0, alpha, valid)
+        yield crop, alpha, windows[i], keypoints[i]
+
+
+TRAIN_COVERAGE_RUNS = (4, 16)
+"""Training frames whose limb coverage evaluation also measures: this many runs of this many
+consecutive frames, evenly spaced over the training split (each run generated with feedback)."""
+
+
+def training_coverage(model, info, device) -> dict:
+    """:class:`LimbCoverage` of the model on training frames (``TRAIN_COVERAGE_RUNS``): a limb lost
+    on the frames it was trained on is lost by the objective, not by generalization."""
+    coverage = LimbCoverage()
+    t0, t1 = info.split_range("train")
+    runs, length = TRAIN_COVERAGE_RUNS
+    length = min(length, t1 - t0)
+    background = info.background()
+    for s in np.linspace(t0, t1 - length, runs).round().astype(int):
+        for _ in _generated(model, info, int(s), int(s) + length, background, device, coverage):
+            pass
+    return coverage.summary()
 
 
 def evaluate(
@@ -380,8 +439,11 @@ def evaluate(
     baseline_reader = FrameReader(Path(dataset) / "baseline_frames.npy")
     try:
         methods: dict[str, Callable[[], Iterable[np.ndarray]]] = {}
+        coverage, full_size = LimbCoverage(), None
+        if model is not None and info.source_video.is_file():
+            full_size = FullSizeScore(info.source_video, start, stop, perceptual=perceptual)
         if model is not None:
-            methods["model"] = lambda: geometry.model_frames(model, dev)
+            methods["model"] = lambda: geometry.model_frames(model, dev, coverage, full_size)
         if baseline == "nearest-pose":
             t0, t1 = info.split_range("train")
             keypoints = np.load(Path(dataset) / "keypoints.npy")
@@ -410,6 +472,17 @@ def evaluate(
                 perceptual=perceptual,
             )
             results[name] = scored[name].summary
+        if model is not None:
+            results["model"] |= coverage.summary()
+            if full_size is None:
+                results["full_size"] = f"not scored: the target video {info.source_video} is not found"
+            elif full_size.short:
+                results["full_size"] = (
+                    f"not scored: the target video {info.source_video} has fewer frames than the dataset"
+                )
+            else:
+                results["model"] |= full_size.summary()
+            results["model_train_frames"] = training_coverage(model, info, dev)
     finally:
         reader.close()
         baseline_reader.close()
@@ -455,6 +528,12 @@ METRIC_ROWS = (  # (title, summary key, format) in report order
     ("pose distance hands ↓", "pose_hands", "{:.2f}"),
     ("missed body detections ↓", "missed_body_rate", "{:.3f}"),
     ("flicker vs real ↓", "flicker_vs_real", "{:.2f}"),
+    ("at the video's size: body SSIM ↑", "full_body_ssim", "{:.3f}"),
+    ("at the video's size: body PSNR (dB) ↑", "full_body_psnr", "{:.2f}"),
+    (f"at the video's size: body {STLPIPS} ↓", f"full_body_{STLPIPS}", "{:.3f}"),
+    ("at the video's size: face SSIM ↑", "full_face_ssim", "{:.3f}"),
+    (f"at the video's size: face {STLPIPS} ↓", f"full_face_{STLPIPS}", "{:.3f}"),
+    ("at the video's size: sharpness (1 = the video's) ↑", "full_sharpness", "{:.2f}"),
 )
 STLPIPS_NOTE = (
     f"{STLPIPS}: shift-tolerant LPIPS (Ghildyal & Liu 2022, AlexNet, weights from the "
@@ -484,6 +563,15 @@ def markdown_table(results: dict) -> str:
     with_groups = [m for m in methods if "dist_torso" in results[m]]
     if with_groups:
         lines += ["", group_table({m: results[m] for m in with_groups})]
+    if "model_train_frames" in results:
+        split = results.get("split", "val")
+        lines += [
+            "",
+            "Share of each limb's core (a capsule around its segment) that the person mask and the "
+            "generated alpha cover:",
+            "",
+            coverage_table({split: results["model"], "train": results["model_train_frames"]}),
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -507,6 +595,13 @@ def group_table(summaries: dict[str, dict]) -> str:
         s = summaries[n]
         cells += [f"{format_metric(s, 'raised_wrist_kept', '{:.2f}')} (of {s['raised_wrist_events']})", ""]
     lines.append("| raised wrist drawn raised ↑ | " + " | ".join(cells) + " |")
+    for k in (*LIMB_KINDS, "raised_wrist"):
+        cells = []
+        for n in names:
+            s = summaries[n]
+            v = format_metric(s, f"limb_drawn_{k}", "{:.2f}")
+            cells += [f"{v} (of {s.get(f'limb_drawn_{k}_events', 0)})", ""]
+        lines.append(f"| {k.replace('_', ' ')} drawn where asked ↑ | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dancenow.pose.layout import JOINT_GROUPS, WRIST_SHOULDER, B
+from dancenow.pose.layout import JOINT_GROUPS, LIMB_KINDS, LIMB_SEGMENTS, WRIST_SHOULDER, B
 
 
 def torso_size(points: np.ndarray, visible: np.ndarray) -> float:
@@ -58,6 +58,7 @@ def shared_joint_distances(a: np.ndarray, b: np.ndarray, part: slice = slice(0, 
 
 
 PCK_FRACTION = 0.2  # PCK threshold: this fraction of the reference pose's torso diagonal
+DRAWN_FRACTION = 0.1  # a limb is drawn where asked when its far end lies this close (× body height)
 
 
 class GroupFidelity:
@@ -71,8 +72,15 @@ class GroupFidelity:
     - ``pck_g``: share of the reference's joints that are found in the output within
       0.2 × the reference's torso diagonal (a joint missing from the output counts as a miss);
 
-    and ``raised_wrist_kept``: of the (frame, side) pairs where the reference's wrist is above
-    its shoulder (``raised_wrist_events`` of them), the share where the output's wrist is too.
+    ``raised_wrist_kept``: of the (frame, side) pairs where the reference's wrist is above
+    its shoulder (``raised_wrist_events`` of them), the share where the output's wrist is too;
+    and per limb kind ``k`` of ``layout.LIMB_KINDS`` ``limb_drawn_k``: of the (frame, side)
+    pairs where the reference has the limb (``limb_drawn_k_events``), the share where the
+    output's far end of the limb (elbow, wrist, middle knuckle, knee, ankle) lies within
+    0.1 × the reference's body height of the reference's (missing in the output: not drawn).
+    ``limb_end_dist_k`` is the mean distance (pixels × ``scale``) of that far end where the
+    output has it (``limb_end_dist_forearm``: the wrists). ``limb_drawn_raised_wrist`` is the
+    share drawn where asked for the wrists of raised hands.
     """
 
     def __init__(self):
@@ -82,6 +90,12 @@ class GroupFidelity:
         self.total = dict.fromkeys(JOINT_GROUPS, 0)
         self.raised = 0
         self.raised_kept = 0
+        self.limb_events = dict.fromkeys(LIMB_KINDS, 0)
+        self.limb_drawn = dict.fromkeys(LIMB_KINDS, 0)
+        self.end_dist = {k: 0.0 for k in LIMB_KINDS}
+        self.end_found = dict.fromkeys(LIMB_KINDS, 0)
+        self.raised_events = 0
+        self.raised_drawn = 0
 
     def add(self, found: np.ndarray, reference: np.ndarray, scale: float = 1.0) -> dict[str, float]:
         """One frame: ``found`` and ``reference`` ``(137, 3)`` poses in the same pixels. Returns the
@@ -100,11 +114,27 @@ class GroupFidelity:
             if np.isfinite(torso):
                 self.total[g] += int(ok_r[idx].sum())
                 self.hits[g] += int((both & (dist[idx] <= PCK_FRACTION * torso)).sum())
+        height = body_height(reference)
+        if not np.isfinite(height):  # no feet or no head in view: a torso diagonal is about 1/3
+            height = 3 * torso
+        near = ok_f & ok_r & (dist <= DRAWN_FRACTION * height) if np.isfinite(height) else None
         for wrist, shoulder in WRIST_SHOULDER:
             if ok_r[wrist] and ok_r[shoulder] and reference[wrist, 1] < reference[shoulder, 1]:
                 up = ok_f[wrist] and ok_f[shoulder] and found[wrist, 1] < found[shoulder, 1]
                 self.raised += 1
                 self.raised_kept += bool(up)
+                if near is not None:
+                    self.raised_events += 1
+                    self.raised_drawn += bool(near[wrist])
+        if near is not None:
+            for name, (a, b) in LIMB_SEGMENTS.items():
+                if ok_r[a] and ok_r[b]:
+                    kind = name.split("_", 1)[1]
+                    self.limb_events[kind] += 1
+                    self.limb_drawn[kind] += bool(near[b])
+                    if ok_f[b]:
+                        self.end_dist[kind] += float(dist[b] * scale)
+                        self.end_found[kind] += 1
         return row
 
     def summary(self) -> dict[str, float | int]:
@@ -116,4 +146,13 @@ class GroupFidelity:
             out[f"pck_{g}"] = self.hits[g] / self.total[g] if self.total[g] else float("nan")
         out["raised_wrist_events"] = self.raised
         out["raised_wrist_kept"] = self.raised_kept / self.raised if self.raised else float("nan")
+        for k in LIMB_KINDS:
+            n = self.limb_events[k]
+            out[f"limb_drawn_{k}_events"] = n
+            out[f"limb_drawn_{k}"] = self.limb_drawn[k] / n if n else float("nan")
+            f = self.end_found[k]
+            out[f"limb_end_dist_{k}"] = self.end_dist[k] / f if f else float("nan")
+        n = self.raised_events
+        out["limb_drawn_raised_wrist_events"] = n
+        out["limb_drawn_raised_wrist"] = self.raised_drawn / n if n else float("nan")
         return out

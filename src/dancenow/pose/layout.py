@@ -174,6 +174,25 @@ JOINT_GROUPS: dict[str, tuple[int, ...]] = {
     "legs": tuple(B[n] for n in ("right_knee", "left_knee", "right_ankle", "left_ankle")),
     "feet": tuple(B[n] for n in BODY_NAMES[B["left_big_toe"] :]),  # toes and heels, both sides
 }
+# The limbs judged one by one ("is the left forearm drawn?"), per side: each a segment from a
+# joint to the joint beyond it (its far end says whether the limb was placed where it was asked).
+# A hand runs from the body's wrist to its own middle-finger knuckle (hand point 9).
+LIMB_KINDS = ("upper_arm", "forearm", "hand", "thigh", "shin")
+LIMB_SEGMENTS: dict[str, tuple[int, int]] = {
+    f"{side}_{kind}": segment
+    for side, hand in (("right", RIGHT_HAND), ("left", LEFT_HAND))
+    for kind, segment in zip(
+        LIMB_KINDS,
+        (
+            (B[f"{side}_shoulder"], B[f"{side}_elbow"]),
+            (B[f"{side}_elbow"], B[f"{side}_wrist"]),
+            (B[f"{side}_wrist"], hand.start + 9),
+            (B[f"{side}_hip"], B[f"{side}_knee"]),
+            (B[f"{side}_knee"], B[f"{side}_ankle"]),
+        ),
+        strict=True,
+    )
+}
 # (wrist, shoulder) of each side, for "was a raised hand drawn raised?"
 WRIST_SHOULDER = ((B["right_wrist"], B["right_shoulder"]), (B["left_wrist"], B["left_shoulder"]))
 

@@ -40,6 +40,10 @@ class LossConfig:
     lambda_alpha: float = 5.0
     """Weight of the L1 between the generated alpha and the person mask (soft: the band around the
     mask's edge and frames whose mask lost the person are left out)."""
+    limb_cores: bool = True
+    """The alpha loss also asks for alpha = 1 on a thin capsule along each visible limb (taken
+    from the pose), which the mask's edge band never leaves out: a forearm is narrower than the
+    band."""
 
     def __post_init__(self):
         check(
@@ -65,12 +69,16 @@ class OptimConfig:
     """Fraction of each stage spent linearly decaying the learning rate to 0."""
     finetune_generator: bool = False
     """Face stage: also fine-tune the body generator (EDN: optional)."""
+    pose_balance: float = 0.0
+    """Draw the training frames in proportion to how rare their pose is in the video, to this
+    power (:mod:`dancenow.data.balance`); 0 draws each frame once per epoch."""
 
     def __post_init__(self):
         check(0 < self.lr <= 1, f"optim.lr must be in (0, 1], got {self.lr}")
         check(0 <= self.beta1 < 1 and 0 <= self.beta2 < 1, "optim.beta1/beta2 must be in [0, 1)")
         check(1 <= self.batch_size <= 1024, f"optim.batch_size must be in [1, 1024], got {self.batch_size}")
         check(0 <= self.decay_fraction <= 1, "optim.decay_fraction must be in [0, 1]")
+        check(0 <= self.pose_balance <= 4, f"optim.pose_balance must be in [0, 4], got {self.pose_balance}")
         check(
             isinstance(self.epochs, dict) and set(self.epochs) <= set(STAGES),
             f"optim.epochs keys must be {STAGES}",

@@ -94,13 +94,23 @@ def real_frames(batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def alpha_loss(
-    alpha: torch.Tensor, mask: torch.Tensor, valid: torch.Tensor, weight: torch.Tensor
+    alpha: torch.Tensor,
+    mask: torch.Tensor,
+    valid: torch.Tensor,
+    weight: torch.Tensor,
+    limbs: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Mean ``|alpha - mask|`` over the valid pixels, leaving out a band around the mask's edge
-    (soft edges, loose hair, shadows next to the body are the generator's to decide) and the
-    samples of ``weight`` 0 (a mask that lost the person).
+    """Mean ``|alpha - target|`` over the valid pixels that are asked for, where the target is
+    the person mask and, with ``limbs``, 1 on every visible limb's core (a thin capsule around
+    its segment, :mod:`dancenow.pose.limbs`).
 
-    ``alpha``, ``mask``, ``valid``: ``(B, 1, H, W)``; ``weight``: ``(B,)``.
+    Left out: a band around the mask's edge (soft edges, loose hair, shadows next to the body are
+    the generator's to decide) and the samples of ``weight`` 0 (a mask that lost the person),
+    but never a limb core: a forearm is narrower than the band, which would otherwise swallow
+    it whole, and nothing would ask for it to be drawn. The cores count in a sample of weight 0
+    too (they come from the pose, not from the lost mask).
+
+    ``alpha``, ``mask``, ``valid``, ``limbs``: ``(B, 1, H, W)``; ``weight``: ``(B,)``.
     """
     alpha, mask = alpha.float(), mask.float()
     inside = (valid >= 0.999).float()
@@ -109,8 +119,13 @@ def alpha_loss(
     # (it is black there, so a person cut by the frame's edge would lose a band of the loss)
     grown = F.max_pool2d(mask * inside, k, stride=1, padding=k // 2)
     shrunk = -F.max_pool2d(-(mask * inside + 1 - inside), k, stride=1, padding=k // 2)
-    w = inside * (grown - shrunk < 0.5).float() * weight.float().view(-1, 1, 1, 1)
-    return (w * (alpha - mask).abs()).sum() / w.sum().clamp(min=1.0)
+    w = (grown - shrunk < 0.5).float() * weight.float().view(-1, 1, 1, 1)
+    target = mask
+    if limbs is not None:
+        limbs = (limbs >= 0.5).float()
+        w, target = torch.maximum(w, limbs), torch.maximum(mask, limbs)
+    w = w * inside
+    return (w * (alpha - target).abs()).sum() / w.sum().clamp(min=1.0)
 
 
 EDGE_BAND = 0.02
@@ -226,6 +241,7 @@ class BodyLoss(_Objective):
             torch.cat([batch["mask_prev"], batch["mask"]]),
             torch.cat([batch["valid_prev"], batch["valid"]]),
             torch.cat([batch["mask_weight_prev"], batch["mask_weight"]]),
+            torch.cat([batch["limbs_prev"], batch["limbs"]]) if lam.limb_cores else None,
         )
         losses["g_total"] = total + lam.lambda_alpha * losses["g_alpha"]
         with torch.no_grad():

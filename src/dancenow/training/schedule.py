@@ -13,20 +13,32 @@ from dancenow.runfolder.config import OptimConfig
 
 
 class EpochSampler(Sampler[int]):
-    """A seeded permutation per epoch, sharded across ranks, that can start mid-epoch (exact resume)."""
+    """A seeded order per epoch, sharded across ranks, that can start mid-epoch (exact resume).
 
-    def __init__(self, n: int, *, seed: int, rank: int = 0, world_size: int = 1):
+    Without ``weights``, a permutation of the ``n`` items. With ``weights`` (``(n,)``, e.g.
+    :func:`~dancenow.data.balance.rarity_weights`), ``n`` items drawn with replacement in
+    proportion to them: an epoch has as many steps, but a rare pose comes up more often.
+    """
+
+    def __init__(self, n: int, *, seed: int, rank: int = 0, world_size: int = 1, weights=None):
         self.n, self.seed, self.rank, self.world_size = n, seed, rank, world_size
         self.epoch, self.offset = 0, 0
         self.per_rank = math.ceil(n / world_size)
+        self.weights = None if weights is None else torch.as_tensor(weights, dtype=torch.float64)
+        if self.weights is not None and (self.weights.shape != (n,) or not (self.weights >= 0).all()):
+            raise ValueError(f"weights must be ({n},) and non-negative, got {tuple(self.weights.shape)}")
 
     def set_position(self, epoch: int, offset: int) -> None:
         self.epoch, self.offset = epoch, offset
 
     def __iter__(self) -> Iterator[int]:
         g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-        perm = torch.randperm(self.n, generator=g).tolist()
-        perm += perm[: self.per_rank * self.world_size - self.n]  # pad so every rank gets as many
+        total = self.per_rank * self.world_size
+        if self.weights is None:
+            perm = torch.randperm(self.n, generator=g).tolist()
+            perm += perm[: total - self.n]  # pad so every rank gets as many
+        else:
+            perm = torch.multinomial(self.weights, total, replacement=True, generator=g).tolist()
         mine = perm[self.rank :: self.world_size]
         return iter(mine[self.offset :])
 

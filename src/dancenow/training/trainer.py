@@ -19,6 +19,8 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
+from dancenow.data.appearance import exclusion_frames
+from dancenow.data.balance import rarity_weights
 from dancenow.data.dataset import PairDataset, load_dataset_info
 from dancenow.errors import InputError
 from dancenow.losses.perceptual import PerceptualLoss, resolve_perceptual
@@ -179,7 +181,14 @@ class Trainer:
             raise InputError(
                 self.data.root, "the training split has fewer than 2 frames; prepare a longer video"
             )
-        sampler = EpochSampler(len(dataset), seed=cfg.seed, rank=dist.rank, world_size=dist.world_size)
+        weights = None
+        if cfg.optim.pose_balance > 0:  # pair i ends at frame start + 1 + i: weigh it by that frame
+            frames = dataset.keypoints[dataset.start : dataset.stop]
+            exclude = exclusion_frames(dataset.info.fps)
+            weights = rarity_weights(frames, exclude=exclude, strength=cfg.optim.pose_balance)[1:]
+        sampler = EpochSampler(
+            len(dataset), seed=cfg.seed, rank=dist.rank, world_size=dist.world_size, weights=weights
+        )
         steps_per_epoch = max(1, math.ceil(sampler.per_rank / cfg.optim.batch_size))
         plan = StagePlan.make(cfg.optim, stage, steps_per_epoch, max_steps, seconds)
         opt = self.nets.optimizers(stage)
