@@ -20,8 +20,9 @@ on the command line, per target::
     dancenow evaluate --model RUN --data DS --baseline nearest-pose --out RUN/eval
 
 The default budget takes about an hour on a 2-core CPU. Steps, not minutes, are the budget so
-that a slower or busier machine reaches the same model, only later. Finished steps are reused
-when the command is run again with the same ``--work`` folder (delete it to start over).
+that a slower or busier machine reaches the same model, only later. Finished steps, scored
+targets (``RUN/quality_target.json``) and scored transfers are reused when the command is run
+again with the same ``--work`` folder (delete it to start over).
 
 Writes ``WORK/quality.json``, held-out preview grids in ``docs/images/`` and the section between
 ``<!-- quality:begin -->`` and ``<!-- quality:end -->`` in ``docs/RESULTS.md`` (unless ``--no-docs``).
@@ -95,8 +96,10 @@ VARIANTS = {  # --variant NAME: config overrides of a run beside the default one
     # the objective before issue #22: nothing asks for the limbs inside the mask's edge band,
     # and every training frame is drawn once per epoch
     "limbs-before": {"loss": {"limb_cores": False}, "optim": {"pose_balance": 0.0}},
-    # the limb cores alone, frames drawn uniformly (the ablation of pose-balanced sampling)
-    "cores-only": {"optim": {"pose_balance": 0.0}},
+    # the limb cores alone, every frame drawn once per epoch
+    "cores-only": {"loss": {"limb_cores": True}, "optim": {"pose_balance": 0.0}},
+    # the limb cores, and frames drawn in proportion to how rare their pose is
+    "balanced": {"loss": {"limb_cores": True}, "optim": {"pose_balance": 1.0}},
 }
 BEGIN, END = "<!-- quality:begin -->", "<!-- quality:end -->"
 LIMBS_BEGIN, LIMBS_END = "<!-- limbs:begin -->", "<!-- limbs:end -->"
@@ -133,6 +136,13 @@ def run_target(
     variant: str = "none",
 ) -> dict:
     ds, run = work / f"{name}_ds", run_dir(work, name, variant)
+    done = run / "quality_target.json"  # a target scored before with this budget is reused
+    if done.exists():
+        cached = json.loads(done.read_text())
+        if cached["steps"] == {"global": global_steps, "face": face_steps}:
+            suffix = "" if variant == "none" else f"_{variant}"
+            preview(run / "eval" / "heldout_frames.png", images / f"quality_heldout_{name}{suffix}.png")
+            return cached | {"variant": variant}
     timing: dict[str, float] = {}
     if not (ds / "dataset.json").exists():
         t = time.perf_counter()
@@ -158,7 +168,7 @@ def run_target(
     raised = run_transfer(work, run, source=RAISED_SOURCE, name=name, tag=suffix)
     info = load_dataset_info(ds)
     (t0, t1), (v0, v1) = info.split_range("train"), info.split_range("val")
-    return {
+    result = {
         "video": video.name,
         "train_frames": t1 - t0,
         "val_frames": v1 - v0,
@@ -169,6 +179,8 @@ def run_target(
         "train_frames_coverage": results["model_train_frames"],
         "raised_transfer": raised,
     }
+    write_json(done, result, default=str)
+    return result
 
 
 def dataset_for(name: str, video: Path, work: Path) -> Path:
@@ -434,6 +446,9 @@ def run_transfer(
     work folder and reused."""
     tag = tag or ("" if variant == "none" else f"_{variant}")
     out = work / f"transfer_{Path(source).stem}_to_{name}{tag}.mp4"
+    scored = out.with_suffix(".json")  # made before with this run: reused
+    if scored.exists() and out.exists():
+        return json.loads(scored.read_text())
     poses = work / f"source_{Path(source).stem}.npz"
     if not poses.exists():
         save_poses(poses, detect_video(VIDEOS / source, progress=False))
@@ -448,7 +463,7 @@ def run_transfer(
     seconds = time.perf_counter() - t
     fidelity = transfer_fidelity(out, load_poses(res.poses).keypoints)
     norm = json.loads(res.normalization.read_text())
-    return {
+    result = {
         "target": name,
         "source": source,
         "output": str(out),
@@ -459,6 +474,8 @@ def run_transfer(
         "fallback": norm.get("fallback"),
         "fidelity": fidelity,
     }
+    write_json(scored, result, default=str)
+    return result
 
 
 def markdown(report: dict) -> str:

@@ -1,11 +1,14 @@
 """A transfer frame at full resolution, cut around the person: what a viewer sees up close.
 
     python benchmarks/transfer_crop.py OUT.mp4 FRAME PICTURE.png [--margin 0.15] [--frames F ...]
+                                       [--rows OTHER.mp4 ...]
 
 Reads frame ``FRAME`` (0-based; more with ``--frames``) of a ``dancenow transfer`` output and
 the normalized poses written beside it (``OUT.poses.npz``), and writes the frame's pixels in the
 box around the person's keypoints (grown by ``--margin`` of its height on each side), unscaled:
-one pixel of the picture is one pixel of the video. Several frames are placed side by side.
+one pixel of the picture is one pixel of the video. Several frames are placed side by side;
+``--rows`` adds a row per other transfer of the same source onto the same target (e.g. before and
+after a change), cut by the same boxes.
 """
 
 from __future__ import annotations
@@ -40,22 +43,28 @@ def main() -> None:
     ap.add_argument("picture", type=Path)
     ap.add_argument("--frames", type=int, nargs="*", default=[], help="more frames, side by side")
     ap.add_argument("--margin", type=float, default=0.15)
+    ap.add_argument("--rows", type=Path, nargs="*", default=[], help="more transfers, one row each")
     args = ap.parse_args()
     poses = load_poses(args.video.with_suffix(".poses.npz"))
     wanted = [args.frame, *args.frames]
-    crops = {}
-    for t, frame in enumerate(iter_frames(args.video)):
-        if t in wanted:
-            crops[t] = person_crop(frame.image, poses.keypoints[t], args.margin)
-        if len(crops) == len(set(wanted)):
-            break
-    missing = [t for t in wanted if t not in crops]
-    if missing:
-        raise SystemExit(f"{args.video}: no frame {missing[0]}")
-    height = max(c.shape[0] for c in crops.values())
-    row = [np.pad(crops[t], ((0, height - crops[t].shape[0]), (0, 4), (0, 0))) for t in wanted]
-    cv2.imwrite(str(args.picture), cv2.cvtColor(np.concatenate(row, axis=1), cv2.COLOR_RGB2BGR))
-    print(f"{args.picture}: frames {wanted} of {args.video}, {height} px high (full resolution)")
+    rows = []
+    for video in (args.video, *args.rows):
+        crops = {}
+        for t, frame in enumerate(iter_frames(video)):
+            if t in wanted:
+                crops[t] = person_crop(frame.image, poses.keypoints[t], args.margin)
+            if len(crops) == len(set(wanted)):
+                break
+        missing = [t for t in wanted if t not in crops]
+        if missing:
+            raise SystemExit(f"{video}: no frame {missing[0]}")
+        height = max(c.shape[0] for c in crops.values())
+        row = [np.pad(crops[t], ((0, height - crops[t].shape[0]), (0, 4), (0, 0))) for t in wanted]
+        rows.append(np.pad(np.concatenate(row, axis=1), ((0, 4), (0, 0), (0, 0))))
+    width = max(r.shape[1] for r in rows)
+    picture = np.concatenate([np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0))) for r in rows])
+    cv2.imwrite(str(args.picture), cv2.cvtColor(picture, cv2.COLOR_RGB2BGR))
+    print(f"{args.picture}: frames {wanted} of {len(rows)} video(s), full resolution")
 
 
 if __name__ == "__main__":
