@@ -452,6 +452,9 @@ def _add_transfer(sub) -> None:
         help="also write source | normalized pose | result (default PATH: OUT_side_by_side.mp4)",
     )
     p.add_argument("--no-audio", action="store_true", help="do not copy the source's audio")
+    p.add_argument(
+        "--no-enhance", action="store_true", help="skip the run's full-size enhancer (the plain enlargement)"
+    )
     p.add_argument("--device", choices=["cpu", "cuda"], help="default: cuda when available")
     p.add_argument(
         "--workers", type=_positive_int, default=1, help=f"pose worker processes (default 1; {WORKERS_CAP})"
@@ -477,6 +480,7 @@ def cmd_transfer(args) -> None:
         audio=not args.no_audio,
         device=args.device,
         workers=args.workers,
+        enhance=not args.no_enhance,
     )
     fps = result.frames / max(result.seconds_generating, 1e-9)
     print(
@@ -521,6 +525,7 @@ def _add_evaluate(sub) -> None:
     p.add_argument(
         "--no-perceptual", action="store_true", help="skip the perceptual distance (stlpips_alex; faster)"
     )
+    p.add_argument("--no-enhance", action="store_true", help="score without the run's full-size enhancer")
     p.add_argument("--device", choices=["cpu", "cuda"])
     p.set_defaults(func=cmd_evaluate)
 
@@ -558,6 +563,7 @@ def cmd_evaluate(args) -> None:
         redetect=not args.no_redetect,
         perceptual=not args.no_perceptual,
         device=args.device,
+        enhance=not args.no_enhance,
     )
     if args.json:
         write_json(args.json, results, default=str)

@@ -44,14 +44,14 @@ from dancenow.data.crop import (
 )
 from dancenow.data.dataset import load_dataset_info
 from dancenow.errors import InputError
-from dancenow.evaluation.fullsize import FullSizeScore
+from dancenow.evaluation.fullsize import PLAIN_PREFIX, FullSizeScore
 from dancenow.evaluation.keypoints import GroupFidelity
 from dancenow.evaluation.limbs import LimbCoverage, coverage_table
 from dancenow.evaluation.metrics import body_box, crop_box, pose_distance, psnr, ssim
 from dancenow.evaluation.stlpips import NAME as STLPIPS
 from dancenow.evaluation.stlpips import load_stlpips, stlpips_distance
 from dancenow.inference.model import load_model
-from dancenow.inference.transfer import Compositor, generate
+from dancenow.inference.transfer import Compositor, FullSizeEnhancer, generate
 from dancenow.pose.layout import BODY, JOINT_GROUPS, LIMB_KINDS
 from dancenow.pose.nearest import nearest_pose_indices, normalized_body
 from dancenow.pose.posefile import load_poses
@@ -331,21 +331,29 @@ class EvalGeometry:
         device,
         coverage: LimbCoverage | None = None,
         full_size: FullSizeScore | None = None,
+        plain_full_size: FullSizeScore | None = None,
     ) -> Iterator[np.ndarray]:
         """The model's held-out frames as transfer makes them (each frame in its training window,
-        composited into the full-resolution plate), cut to the evaluation window. ``coverage``:
-        also fed each frame's generated alpha against its person mask, in the training window;
-        ``full_size``: also fed each full-resolution frame."""
+        through the full-size enhancer when the model has one, composited into the
+        full-resolution plate), cut to the evaluation window. ``coverage``: also fed each frame's
+        generated alpha against its person mask, in the training window; ``full_size``: also fed
+        each full-resolution frame; ``plain_full_size``: the same frame without the enhancer."""
         info = self.info
         background = info.background()
         compositor = Compositor(background)
+        enhancer = FullSizeEnhancer(model, background, device) if model.enhancer is not None else None
         size = (info.width, info.height)
         for crop, alpha, window, kp in _generated(
             model, info, self.start, self.stop, background, device, coverage
         ):
+            video_kp = untransform_keypoints(kp, window, size)
+            if enhancer is not None:
+                if plain_full_size is not None:
+                    plain_full_size.add(compositor(crop, alpha, window), video_kp)
+                crop, alpha = enhancer(crop, alpha, kp, window)
             full = compositor(crop, alpha, window)
             if full_size is not None:
-                full_size.add(full, untransform_keypoints(kp, window, size))
+                full_size.add(full, video_kp)
             yield crop_frame(full, info.eval_crop, info.eval_size, border="black")
 
 
@@ -394,8 +402,12 @@ def evaluate(
     perceptual: bool = True,
     device: str | None = None,
     progress: bool = True,
+    enhance: bool = True,
 ) -> dict:
     """Evaluate ``run`` (and/or the ``nearest-pose`` baseline) on ``split`` of ``dataset``.
+
+    ``enhance``: through the run's full-size enhancer when it has one (the figures at the video's
+    size are then also given without it, as ``plain_full_*``).
 
     Frames stream through: generated, scored and dropped one at a time, so memory does not grow
     with the number of held-out frames. ``perceptual``: also the shift-tolerant LPIPS distance.
@@ -429,6 +441,8 @@ def evaluate(
     if run is not None:
         dev = default_device(device)
         model = load_model(run, dev)
+        if not enhance:
+            model.enhancer = None
         if tuple(model.size) != (info.width, info.height):
             raise InputError(
                 run,
@@ -439,11 +453,15 @@ def evaluate(
     baseline_reader = FrameReader(Path(dataset) / "baseline_frames.npy")
     try:
         methods: dict[str, Callable[[], Iterable[np.ndarray]]] = {}
-        coverage, full_size = LimbCoverage(), None
+        coverage, full_size, plain = LimbCoverage(), None, None
         if model is not None and info.source_video.is_file():
             full_size = FullSizeScore(info.source_video, start, stop, perceptual=perceptual)
+            if model.enhancer is not None:
+                plain = FullSizeScore(
+                    info.source_video, start, stop, perceptual=perceptual, prefix=PLAIN_PREFIX
+                )
         if model is not None:
-            methods["model"] = lambda: geometry.model_frames(model, dev, coverage, full_size)
+            methods["model"] = lambda: geometry.model_frames(model, dev, coverage, full_size, plain)
         if baseline == "nearest-pose":
             t0, t1 = info.split_range("train")
             keypoints = np.load(Path(dataset) / "keypoints.npy")
@@ -481,7 +499,7 @@ def evaluate(
                     f"not scored: the target video {info.source_video} has fewer frames than the dataset"
                 )
             else:
-                results["model"] |= full_size.summary()
+                results["model"] |= full_size.summary() | (plain.summary() if plain is not None else {})
             results["model_train_frames"] = training_coverage(model, info, dev)
     finally:
         reader.close()
@@ -534,6 +552,9 @@ METRIC_ROWS = (  # (title, summary key, format) in report order
     ("at the video's size: face SSIM ↑", "full_face_ssim", "{:.3f}"),
     (f"at the video's size: face {STLPIPS} ↓", f"full_face_{STLPIPS}", "{:.3f}"),
     ("at the video's size: sharpness (1 = the video's) ↑", "full_sharpness", "{:.2f}"),
+    (f"without the enhancer: body {STLPIPS} ↓", f"{PLAIN_PREFIX}body_{STLPIPS}", "{:.3f}"),
+    ("without the enhancer: face SSIM ↑", f"{PLAIN_PREFIX}face_ssim", "{:.3f}"),
+    ("without the enhancer: sharpness ↑", f"{PLAIN_PREFIX}sharpness", "{:.2f}"),
 )
 STLPIPS_NOTE = (
     f"{STLPIPS}: shift-tolerant LPIPS (Ghildyal & Liu 2022, AlexNet, weights from the "

@@ -28,6 +28,8 @@ MAX_HEIGHT = 1024
 """Frames taller than this are scored downscaled to it (the paper's output height)."""
 PREFIX = "full_"
 """Summary keys of these figures start with it (``full_body_ssim``, ``full_sharpness``, ...)."""
+PLAIN_PREFIX = "plain_full_"
+"""The same figures of a model with a full-size enhancer, without it (the plain enlargement)."""
 KEYS = ("body_ssim", "body_psnr", f"body_{STLPIPS}", "face_ssim", "face_psnr", f"face_{STLPIPS}", "sharpness")
 
 
@@ -48,8 +50,10 @@ class FullSizeScore:
     fed in order with :meth:`add`; the real frames are decoded as they are needed (one held at a
     time), so memory does not grow with their number."""
 
-    def __init__(self, source_video: Path, start: int, stop: int, *, perceptual: bool = True):
-        self.start, self.stop, self.perceptual = start, stop, perceptual
+    def __init__(
+        self, source_video: Path, start: int, stop: int, *, perceptual: bool = True, prefix: str = PREFIX
+    ):
+        self.start, self.stop, self.perceptual, self.prefix = start, stop, perceptual, prefix
         self.rows: list[dict] = []
         self._real: Iterator[np.ndarray] = self._decode(source_video)
         self.height: int | None = None  # the height scored at
@@ -98,13 +102,14 @@ class FullSizeScore:
         return row
 
     def summary(self) -> dict:
-        """Means over the frames scored, as ``full_KEY``; ``full_height`` is the scored height."""
+        """Means over the frames scored, as ``full_KEY`` (the prefix given); ``full_height`` is
+        the scored height."""
         out: dict = {}
         for key in KEYS:
             values = [r[key] for r in self.rows if key in r and np.isfinite(r[key])]
             if values:
-                out[PREFIX + key] = float(np.mean(values))
-        out[PREFIX + "frames"] = len(self.rows)
+                out[self.prefix + key] = float(np.mean(values))
+        out[self.prefix + "frames"] = len(self.rows)
         if self.height is not None:
-            out[PREFIX + "height"] = self.height
+            out[self.prefix + "height"] = self.height
         return out

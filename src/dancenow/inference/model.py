@@ -11,7 +11,7 @@ from torch import nn
 from dancenow.data.appearance import AppearanceBank
 from dancenow.data.dataset import FrameFacts
 from dancenow.errors import InputError
-from dancenow.models.build import build_face_generator, build_generator
+from dancenow.models.build import build_enhancer, build_face_generator, build_generator
 from dancenow.models.generators import FaceResidualGenerator, LocalEnhancer
 from dancenow.runfolder.config import TrainConfig
 from dancenow.runfolder.folder import RunConfig, load_into, read_appearance, read_config
@@ -26,6 +26,7 @@ class TrainedModel:
     generator: nn.Module  # (B, model.generator_in_channels, H, W) -> (B, 4, H, W): RGB + alpha
     face_generator: FaceResidualGenerator | None
     appearance: AppearanceBank | None = None  # the target's frames to retrieve (model.appearance)
+    enhancer: nn.Module | None = None  # the full-size enhancer, after the enhance stage
 
     @property
     def config(self) -> TrainConfig:
@@ -50,7 +51,8 @@ def load_model(run: str | Path, device: str | torch.device = "cpu") -> TrainedMo
     """Rebuild the networks from ``RUN/config.json`` and load their safetensors weights.
 
     Uses the local enhancer when the run trained one, the face generator when the face stage
-    finished. Any missing, corrupt or mismatched file raises :class:`InputError` naming it.
+    finished, the full-size enhancer when the enhance stage finished. Any missing, corrupt or
+    mismatched file raises :class:`InputError` naming it.
     """
     run = Path(run)
     with runlock.reading(run):  # a run that is training: the files of one complete save
@@ -75,5 +77,10 @@ def _load_model(run: Path, device: str | torch.device) -> TrainedModel:
         face = build_face_generator(model_cfg)
         load_into(face, run / "face_generator.safetensors")
         face.eval().to(device)
+    enhancer = None
+    if model_cfg.enhance and "enhance" in config.completed and (run / "enhancer.safetensors").is_file():
+        enhancer = build_enhancer(model_cfg)
+        load_into(enhancer, run / "enhancer.safetensors")
+        enhancer.eval().to(device)
     bank = read_appearance(run, config) if model_cfg.appearance != "none" else None
-    return TrainedModel(config, g.eval().to(device), face, bank)
+    return TrainedModel(config, g.eval().to(device), face, bank, enhancer)

@@ -3,8 +3,9 @@
 source video ──pose──▶ source poses ──normalize (paper §3.2) to the target's statistics──▶
 target-video pixels ──a window per frame around the pose, at the target's scale──▶ model pixels
 ──render──▶ labels ──G: foreground + alpha over the plate (previous frame fed back) + face
-residual──▶ generated crops ──composited into the full-resolution plate with the enlarged
-alpha──▶ H.264 MP4 at the source's frame rate, with the source's audio.
+residual──▶ generated crops ──(the full-size enhancer, when the run has one)──composited into
+the full-resolution plate with the enlarged alpha──▶ H.264 MP4 at the source's frame rate, with
+the source's audio.
 """
 
 from __future__ import annotations
@@ -29,10 +30,12 @@ from dancenow.data.crop import (
     valid_region,
 )
 from dancenow.data.dataset import image_to_tensor, label_from_keypoints, tensor_to_image
+from dancenow.data.fullsize import FullSizeInputs
 from dancenow.errors import InputError
 from dancenow.inference.model import TrainedModel, load_model
 from dancenow.models.blocks import set_norm_kernel
 from dancenow.models.composite import next_frame
+from dancenow.models.enhancer import refine
 from dancenow.pose.layout import BODY
 from dancenow.pose.normalize import compute_stats, fit_frame, normalize
 from dancenow.pose.posefile import PoseSequence, load_poses_of, pose_file_bytes, save_poses
@@ -113,6 +116,39 @@ class Compositor:
         # NumPy expression on a 1080-px window
         region[:] = cv2.blendLinear(big, region, a, 1.0 - a)
         return out
+
+
+class FullSizeEnhancer:
+    """The run's full-size enhancer (:mod:`dancenow.models.enhancer`) on each generated crop:
+    ``(crop, alpha, keypoints, window) -> (rgb (H, W, 3) uint8, alpha (H, W) float32)`` at the
+    output's size, for the :class:`Compositor` to lay over the plate as it lays a plain crop."""
+
+    def __init__(
+        self,
+        model: TrainedModel,
+        background: np.ndarray,
+        device: torch.device,
+        amp_dtype: torch.dtype | None = None,
+        *,
+        fast: bool = True,
+    ):
+        facts = model.data
+        self.inputs = FullSizeInputs(background, facts.source_size, facts.window_size, model.size)
+        self.net, self.device, self.amp_dtype = model.enhancer, device, amp_dtype
+        self.format = torch.channels_last if fast else torch.contiguous_format
+        self.net.to(memory_format=self.format)
+
+    @torch.inference_mode()
+    def __call__(self, crop: np.ndarray, alpha: np.ndarray, keypoints: np.ndarray, window):
+        x = {
+            k: v[None].to(self.device)
+            for k, v in self.inputs(crop, alpha, keypoints, window).tensors().items()
+        }
+        x = {k: v.contiguous(memory_format=self.format) for k, v in x.items()}
+        amp = self.amp_dtype
+        with torch.autocast(self.device.type, dtype=amp) if amp is not None else nullcontext():
+            rgb, a = refine(self.net, x["composite"], x["alpha"], x["label"], x["plate"])
+        return tensor_to_image(rgb[0].float()), a[0, 0].float().cpu().numpy()
 
 
 def prepare_for_inference(model: TrainedModel, *, fast: bool = True) -> None:
@@ -239,8 +275,11 @@ def transfer(
     device: str | None = None,
     workers: int = 1,
     progress: bool = True,
+    enhance: bool = True,
 ) -> TransferResult:
-    """Generate ``output``: the target of ``run`` performing the moves of the ``source`` video."""
+    """Generate ``output``: the target of ``run`` performing the moves of the ``source`` video.
+
+    ``enhance``: use the run's full-size enhancer when it has one (False: the plain enlargement)."""
     started = time.perf_counter()
     run, source, output = Path(run), Path(source), Path(output)
     sbs = Path(side_by_side_path) if side_by_side_path is not None else None
@@ -283,6 +322,8 @@ def transfer(
     }
 
     # 5. generate frame by frame and write the video(s)
+    if not enhance:
+        model.enhancer = None
     frames, generating = _write_videos(
         model, model_px, windows, target_px, compositor, source, output, sbs, info.fps, audio, dev, progress
     )
@@ -336,9 +377,16 @@ def _write_videos(
         gen = generate(
             model, model_px, windows, compositor.background, device=device, amp_dtype=amp, progress=progress
         )
+        enhancer = (
+            FullSizeEnhancer(model, compositor.background, device, amp)
+            if model.enhancer is not None
+            else None
+        )
         while True:
             t0 = time.perf_counter()
             item = next(gen, None)
+            if item is not None and enhancer is not None:
+                item = (*enhancer(item[0], item[1], model_px[n], windows[n]), item[2])
             generating += time.perf_counter() - t0
             if item is None:
                 break

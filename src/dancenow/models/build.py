@@ -7,6 +7,7 @@ from torch import nn
 from dancenow.models.composite import OUT_CHANNELS
 from dancenow.models.config import ModelConfig
 from dancenow.models.discriminators import MultiscaleDiscriminator, PatchDiscriminator
+from dancenow.models.enhancer import Enhancer
 from dancenow.models.generators import FaceResidualGenerator, GlobalGenerator, LocalEnhancer
 
 
@@ -68,4 +69,19 @@ def build_face_discriminator(cfg: ModelConfig) -> PatchDiscriminator:
     """PatchGAN on (label crop, face crop)."""
     return PatchDiscriminator(
         in_channels=cfg.label_channels + 3, ndf=cfg.face_ndf, n_layers=cfg.face_d_layers, norm=cfg.norm
+    )
+
+
+def build_enhancer(cfg: ModelConfig) -> Enhancer:
+    return Enhancer(ngf=cfg.enhance_ngf, n_blocks=cfg.enhance_blocks)
+
+
+def build_enhance_discriminator(cfg: ModelConfig) -> MultiscaleDiscriminator:
+    """Two-scale PatchGAN on (full-size label patch, image patch)."""
+    return MultiscaleDiscriminator(
+        in_channels=cfg.label_channels + 3,
+        num_scales=2,
+        ndf=cfg.enhance_ndf,
+        n_layers=cfg.enhance_d_layers,
+        norm=cfg.norm,
     )

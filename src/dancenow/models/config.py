@@ -48,6 +48,15 @@ class ModelConfig:
     face_blocks: int = 5
     face_ndf: int = 64
     face_d_layers: int = 3
+    enhance: bool = False
+    """Train the full-size enhancer (:mod:`dancenow.models.enhancer`): detail at the output's
+    size, learnt on patches of the target's own full-size frames (stage ``enhance``)."""
+    enhance_ngf: int = 32
+    """Enhancer filters at half resolution (half as many at full resolution)."""
+    enhance_blocks: int = 4
+    """Enhancer residual blocks (at half resolution)."""
+    enhance_ndf: int = 32
+    enhance_d_layers: int = 3
     norm: str = "instance"
     """Normalization in G and D: instance | batch | none."""
     appearance: str = "none"
@@ -69,7 +78,7 @@ class ModelConfig:
         for name in ("n_down", "face_down"):
             value = getattr(self, name)
             check(1 <= value <= 6, f"model.{name} must be in [1, 6], got {value}")
-        for name in ("local_blocks", "face_blocks"):
+        for name in ("local_blocks", "face_blocks", "enhance_blocks"):
             value = getattr(self, name)
             check(0 <= value <= 64, f"model.{name} must be in [0, 64], got {value}")
         check(
@@ -126,6 +135,9 @@ _WIDTHS = (
     "face_ngf",
     "face_ndf",
     "face_d_layers",
+    "enhance_ngf",
+    "enhance_ndf",
+    "enhance_d_layers",
 )
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from dancenow.models.config import ModelConfig, check, from_dict
 
-STAGES = ("global", "local", "face")
+STAGES = ("global", "local", "face", "enhance")
 PRESETS = ("tiny", "cpu", "paper")
 """Every preset, in the order front ends list them (``presets/NAME.json``)."""
 DEFAULT_PRESET = "cpu"
@@ -40,6 +40,9 @@ class LossConfig:
     lambda_alpha: float = 5.0
     """Weight of the L1 between the generated alpha and the person mask (soft: the band around the
     mask's edge and frames whose mask lost the person are left out)."""
+    lambda_enhance_l1: float = 10.0
+    """Enhance stage: weight of the L1 to the real full-size frame, beside its GAN, feature
+    matching and perceptual terms."""
     limb_cores: bool = True
     """The alpha loss also asks for alpha = 1 on a thin capsule along each visible limb (taken
     from the pose), which the mask's edge band never leaves out: a forearm is narrower than the
@@ -50,7 +53,14 @@ class LossConfig:
             self.perceptual in ("vgg19", "effnet-lite0", "none", "auto"),
             f"loss.perceptual must be vgg19|effnet-lite0|none|auto, got {self.perceptual!r}",
         )
-        for name in ("lambda_fm", "lambda_perceptual", "lambda_temporal", "lambda_face", "lambda_alpha"):
+        for name in (
+            "lambda_fm",
+            "lambda_perceptual",
+            "lambda_temporal",
+            "lambda_face",
+            "lambda_alpha",
+            "lambda_enhance_l1",
+        ):
             check(0 <= getattr(self, name) <= 1e4, f"loss.{name} must be in [0, 1e4]")
 
 
@@ -63,12 +73,21 @@ class OptimConfig:
     beta2: float = 0.999
     batch_size: int = 1
     """Per process (per GPU)."""
-    epochs: dict[str, float] = field(default_factory=lambda: {"global": 5, "local": 30, "face": 5})
+    epochs: dict[str, float] = field(
+        default_factory=lambda: {"global": 5, "local": 30, "face": 5, "enhance": 50}
+    )
     """The paper's schedule, in passes over the training frames, per stage."""
     decay_fraction: float = 0.5
     """Fraction of each stage spent linearly decaying the learning rate to 0."""
     finetune_generator: bool = False
     """Face stage: also fine-tune the body generator (EDN: optional)."""
+    enhance_patch: int = 128
+    """Enhance stage: side of the full-size training patches (pixels of the output)."""
+    enhance_batch: int = 4
+    """Enhance stage: patches per step (per process)."""
+    enhance_frames: int = 120
+    """Enhance stage: training frames kept at full size (evenly spread; one epoch draws one patch
+    of each)."""
     pose_balance: float = 0.0
     """Draw the training frames in proportion to how rare their pose is in the video, to this
     power (:mod:`dancenow.data.balance`); 0 draws each frame once per epoch."""
@@ -78,6 +97,18 @@ class OptimConfig:
         check(0 <= self.beta1 < 1 and 0 <= self.beta2 < 1, "optim.beta1/beta2 must be in [0, 1)")
         check(1 <= self.batch_size <= 1024, f"optim.batch_size must be in [1, 1024], got {self.batch_size}")
         check(0 <= self.decay_fraction <= 1, "optim.decay_fraction must be in [0, 1]")
+        check(
+            16 <= self.enhance_patch <= 1024,
+            f"optim.enhance_patch must be in [16, 1024], got {self.enhance_patch}",
+        )
+        check(
+            1 <= self.enhance_batch <= 1024,
+            f"optim.enhance_batch must be in [1, 1024], got {self.enhance_batch}",
+        )
+        check(
+            1 <= self.enhance_frames <= 10000,
+            f"optim.enhance_frames must be in [1, 10000], got {self.enhance_frames}",
+        )
         check(0 <= self.pose_balance <= 4, f"optim.pose_balance must be in [0, 4], got {self.pose_balance}")
         check(
             isinstance(self.epochs, dict) and set(self.epochs) <= set(STAGES),

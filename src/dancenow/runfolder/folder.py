@@ -6,6 +6,7 @@ Layout::
     RUN/global_generator.safetensors  body generator (global part)
     RUN/local_enhancer.safetensors    local enhancer's own weights (when the model has one)
     RUN/face_generator.safetensors    face residual generator (after the face stage)
+    RUN/enhancer.safetensors          full-size enhancer (used after the enhance stage)
     RUN/target_poses.npz              the target's poses (source pixels), as `dancenow pose` writes them
     RUN/target_pose_stats.json        their statistics, for global pose normalization (paper §3.2)
     RUN/background.png                the target's clean background plate, from the dataset (transfer

@@ -1,4 +1,4 @@
-"""The GAN objective of both training stages, and the one update path that applies it.
+"""The GAN objective of each training stage, and the one update path that applies it.
 
 Each stage's loss is a small class with the same three methods, all functions of
 (networks, batch) that return named tensors:
@@ -33,6 +33,7 @@ from torch import nn
 
 from dancenow.losses.gan import FeatureMatchingLoss, LSGANLoss
 from dancenow.models.composite import composite, keep_valid
+from dancenow.models.enhancer import enhance
 from dancenow.models.generators import crop_boxes, generator_input
 from dancenow.runfolder.config import LossConfig
 from dancenow.training.distributed import unwrapped
@@ -310,6 +311,54 @@ class FaceLoss(_Objective):
         return losses
 
 
+class EnhanceLoss(_Objective):
+    """The full-size enhancer (:mod:`dancenow.models.enhancer`) on patches
+    (:class:`~dancenow.training.enhance.EnhancePatches`): a two-scale PatchGAN on (label, image),
+    feature matching, the perceptual term and an L1 to the real patch. ``nets``: ``enhancer``,
+    ``enhance_d``. ``generate`` returns ``(enhanced frame, alpha)`` patches."""
+
+    d_total, g_total = "enhance_d", "enhance_total"
+
+    def generate(self, nets: dict, batch: dict) -> tuple[torch.Tensor, ...]:
+        with self.autocast():
+            return enhance(
+                nets["enhancer"], batch["composite"], batch["alpha"], batch["label"], batch["plate"]
+            )
+
+    def d_losses(self, nets: dict, batch: dict, fake) -> tuple[Losses, list]:
+        label, n = batch["label"], batch["label"].shape[0]
+        with self.autocast():
+            d_in = torch.cat([torch.cat([label, batch["image"]], 1), torch.cat([label, fake[0].detach()], 1)])
+            d_real, d_fake = _split(nets["enhance_d"](d_in), n)
+            return {"enhance_d": self.lsgan_d(d_real, d_fake)}, d_real
+
+    def g_losses(self, nets: dict, batch: dict, fake, real: list | None = None) -> Losses:
+        frame, label, image = fake[0], batch["label"], batch["image"]
+        d = unwrapped(nets["enhance_d"])
+        lam = self.cfg
+        with self.autocast():
+            d_fake = d(torch.cat([label, frame], 1))
+            if real is None:
+                with torch.no_grad():
+                    real = d(torch.cat([label, image], 1))
+            losses = {
+                "enhance_gan": self.gan(d_fake, True),
+                "enhance_fm": self.fm(d_fake, real),
+                "enhance_perceptual": self.perceptual(frame, image),
+            }
+        losses["enhance_l1"] = (frame.float() - image.float()).abs().mean()
+        losses["enhance_total"] = (
+            losses["enhance_gan"]
+            + lam.lambda_fm * losses["enhance_fm"]
+            + lam.lambda_perceptual * losses["enhance_perceptual"]
+            + lam.lambda_enhance_l1 * losses["enhance_l1"]
+        )
+        with torch.no_grad():  # the plain enlargement's L1 on the same patches: what the stage improves on
+            plain = batch["plate"] + batch["alpha"] * (batch["composite"] - batch["plate"])
+            losses["enhance_l1_plain"] = (plain.float() - image.float()).abs().mean()
+        return losses
+
+
 def gan_step(loss: _Objective, nets: dict, batch: dict, opt: dict, *, fused: bool) -> Losses:
     """One GAN step of ``loss`` on ``batch``: returns every named loss (tensors).
 
@@ -354,6 +403,8 @@ _NAMES = {
     "g_total": "generator loss",
     "face_d": "face discriminator loss",
     "face_total": "face generator loss",
+    "enhance_d": "enhancer discriminator loss",
+    "enhance_total": "enhancer loss",
 }
 
 

@@ -3,7 +3,8 @@
 Stages: ``global`` (the global generator; at half resolution when the model has a local
 enhancer), ``local`` (the local enhancer wrapped around the trained global generator, full
 resolution), ``face`` (the face residual generator and its discriminator on face crops, the
-body generator frozen unless ``optim.finetune_generator``).
+body generator frozen unless ``optim.finetune_generator``), ``enhance`` (the full-size
+enhancer and its discriminator on full-size patches, every generator frozen).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from torch import nn
 from dancenow.models.blocks import set_norm_kernel
 from dancenow.models.build import (
     build_discriminators,
+    build_enhance_discriminator,
+    build_enhancer,
     build_face_discriminator,
     build_face_generator,
     build_global_generator,
@@ -31,9 +34,9 @@ from dancenow.training.loss import PairGenerator
 class Networks:
     """The generators and discriminators of one run, built from ``cfg.model`` on ``device``.
 
-    The local enhancer is built when a stage first needs it: it wraps the trained global
-    generator, so building it earlier would not change the global stage, but it would draw
-    random numbers the seeded global stage must not see.
+    The local enhancer and the full-size enhancer are built when a stage first needs them:
+    building them earlier would not change the earlier stages, but it would draw random numbers
+    the seeded global stage must not see.
     """
 
     def __init__(self, cfg: TrainConfig, device: torch.device):
@@ -44,6 +47,14 @@ class Networks:
         self.face_g = self._ready(build_face_generator(m)) if m.face else None
         self.face_d = self._ready(build_face_discriminator(m)) if m.face else None
         self.local: LocalEnhancer | None = None
+        self.enhancer: nn.Module | None = None  # built by build_enhance(), as the local enhancer
+        self.enhance_d: nn.Module | None = None
+
+    def build_enhance(self) -> None:
+        """Build the full-size enhancer and its discriminator (once; when the model has them)."""
+        if self.cfg.model.enhance and self.enhancer is None:
+            self.enhancer = self._ready(build_enhancer(self.cfg.model))
+            self.enhance_d = self._ready(build_enhance_discriminator(self.cfg.model))
 
     def _ready(self, net: nn.Module) -> nn.Module:
         return set_norm_kernel(net.to(self.device), self.cfg.norm_kernel)
@@ -64,6 +75,12 @@ class Networks:
         """Adam for ``g`` (what ``stage`` trains of the generators) and ``d``."""
         o = self.cfg.optim
         kw = {"lr": o.lr, "betas": (o.beta1, o.beta2)}
+        if stage == "enhance":
+            self.build_enhance()
+            return {
+                "g": torch.optim.Adam(self.enhancer.parameters(), **kw),
+                "d": torch.optim.Adam(self.enhance_d.parameters(), **kw),
+            }
         if stage == "face":
             params = list(self.face_g.parameters())
             if o.finetune_generator:
@@ -84,6 +101,12 @@ class Networks:
         mode, each trainable one DDP-wrapped on its own; optional torch.compile."""
         cfg = self.cfg
         fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
+        if stage == "enhance":  # its data were drawn by the frozen generators beforehand
+            self.enhancer.train()
+            return {
+                "enhancer": wrap(self.enhancer.to(memory_format=fmt), dist),
+                "enhance_d": wrap(self.enhance_d.to(memory_format=fmt), dist),
+            }
         g = self.body(stage)
         train_g = stage != "face" or cfg.optim.finetune_generator
         g.train(train_g)
@@ -115,6 +138,8 @@ class Networks:
             w["local_enhancer"] = self.local.local_state_dict()
         if self.face_g is not None:
             w["face_generator"] = self.face_g.state_dict()
+        if self.enhancer is not None:
+            w["enhancer"] = self.enhancer.state_dict()
         return w
 
     def all_weights(self) -> dict[str, dict[str, torch.Tensor]]:
@@ -123,18 +148,24 @@ class Networks:
         w["discriminators"] = self.d.state_dict()
         if self.face_d is not None:
             w["face_discriminator"] = self.face_d.state_dict()
+        if self.enhance_d is not None:
+            w["enhance_discriminator"] = self.enhance_d.state_dict()
         return w
 
     def load(self, weights: dict[str, dict[str, torch.Tensor]], folder: Path, stage: str) -> None:
         """Load :meth:`all_weights` as read from ``folder`` when resuming in ``stage``."""
         if "local_enhancer" in weights or (stage != "global" and self.cfg.model.local):
             self.body("local")
+        if "enhancer" in weights or stage == "enhance":
+            self.build_enhance()
         for name, module in (
             ("global_generator", self.global_g),
             ("local_enhancer", self.local),
             ("discriminators", self.d),
             ("face_generator", self.face_g),
             ("face_discriminator", self.face_d),
+            ("enhancer", self.enhancer),
+            ("enhance_discriminator", self.enhance_d),
         ):
             if module is not None and name in weights:
                 load_into(module, folder / f"{name}.safetensors", weights[name])

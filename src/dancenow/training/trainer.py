@@ -4,7 +4,7 @@ One step (:func:`~dancenow.training.loss.gan_step`) on a batch of frame pairs ``
 G generates both frames, the second conditioned on the first and not detached (EDN §3.3); the
 spatial and temporal discriminators judge them against the real frames; G and D are updated
 from their LSGAN, feature-matching and perceptual losses. Stages run one after another
-(``global → local → face``, see :mod:`~dancenow.training.networks`), each with its own
+(``global → local → face → enhance``, see :mod:`~dancenow.training.networks`), each with its own
 optimizers, learning-rate schedule and checkpoints.
 """
 
@@ -29,8 +29,9 @@ from dancenow.runfolder import folder
 from dancenow.runfolder.config import STAGES, TrainConfig
 from dancenow.training import checkpoint
 from dancenow.training.distributed import DistInfo, all_reduce_mean, broadcast_flag
+from dancenow.training.enhance import enhance_patches
 from dancenow.training.logs import RunLog, SampleGrids
-from dancenow.training.loss import BodyLoss, FaceLoss, NonFiniteLoss, gan_step
+from dancenow.training.loss import BodyLoss, EnhanceLoss, FaceLoss, NonFiniteLoss, gan_step
 from dancenow.training.networks import Networks
 from dancenow.training.schedule import EpochSampler, StagePlan, learning_rate
 from dancenow.utils.precision import resolve_precision
@@ -80,6 +81,7 @@ class Trainer:
         self.face_loss = FaceLoss(
             cfg.loss, perceptual, self.autocast, finetune=cfg.optim.finetune_generator, frozen_format=frozen
         )
+        self.enhance_loss = EnhanceLoss(cfg.loss, perceptual, self.autocast)
         self.completed: list[str] = []
         self.resume_state: dict | None = None  # set by resume(): the stage to continue mid-way
         self.interrupted = False
@@ -94,9 +96,13 @@ class Trainer:
     def stages(self, which: str) -> list[str]:
         """The stages ``which`` (a stage or ``all``) means for this model."""
         m = self.cfg.model
-        present = {"global": True, "local": m.local, "face": m.face}
+        present = {"global": True, "local": m.local, "face": m.face, "enhance": m.enhance}
         if which != "all" and not present[which]:
-            what = "local enhancer (model.local" if which == "local" else "face GAN (model.face"
+            what = {
+                "local": "local enhancer (model.local",
+                "face": "face GAN (model.face",
+                "enhance": "full-size enhancer (model.enhance",
+            }[which]
             raise InputError(None, f"preset {self.cfg.preset!r} has no {what} is false)")
         return [s for s in (STAGES if which == "all" else [which]) if present[s]]
 
@@ -152,12 +158,14 @@ class Trainer:
         """
         if stage == "face":
             losses = gan_step(self.face_loss, nets, batch, opt, fused=False)
+        elif stage == "enhance":
+            losses = gan_step(self.enhance_loss, nets, batch, opt, fused=self.cfg.fused_step)
         else:
             losses = gan_step(self.body_loss, nets, batch, opt, fused=self.cfg.fused_step)
         return {k: float(all_reduce_mean(v.detach().float(), self.dist)) for k, v in losses.items()}
 
     def sample_grid(self, stage: str, global_step: int) -> None:
-        if not self.dist.is_main:
+        if not self.dist.is_main or stage == "enhance":  # its samples are full-size patches
             return
         grid = self.samples(
             self.nets.body(stage),
@@ -174,22 +182,33 @@ class Trainer:
     ) -> None:
         cfg, dist = self.cfg, self.dist
         m = cfg.model
-        dataset = PairDataset(
-            self.data.root, "train", appearance=m.appearance, neighbours=m.appearance_neighbours
-        )
+        if stage == "enhance":
+            dataset = enhance_patches(
+                self.nets.body(stage),
+                self.nets.face_g if "face" in self.completed else None,
+                self.data,
+                cfg,
+                dist.device,
+                self.autocast,
+                progress=self.show_progress and dist.is_main,
+            )
+        else:
+            dataset = PairDataset(
+                self.data.root, "train", appearance=m.appearance, neighbours=m.appearance_neighbours
+            )
         if len(dataset) == 0:
             raise InputError(
                 self.data.root, "the training split has fewer than 2 frames; prepare a longer video"
             )
         weights = None
-        if cfg.optim.pose_balance > 0:  # pair i ends at frame start + 1 + i: weigh it by that frame
+        if cfg.optim.pose_balance > 0 and stage != "enhance":  # pair i ends at frame start + 1 + i
             frames = dataset.keypoints[dataset.start : dataset.stop]
             exclude = exclusion_frames(dataset.info.fps)
             weights = rarity_weights(frames, exclude=exclude, strength=cfg.optim.pose_balance)[1:]
         sampler = EpochSampler(
             len(dataset), seed=cfg.seed, rank=dist.rank, world_size=dist.world_size, weights=weights
         )
-        steps_per_epoch = max(1, math.ceil(sampler.per_rank / cfg.optim.batch_size))
+        steps_per_epoch = max(1, math.ceil(sampler.per_rank / self._batch_size(stage)))
         plan = StagePlan.make(cfg.optim, stage, steps_per_epoch, max_steps, seconds)
         opt = self.nets.optimizers(stage)
         step, elapsed, epoch, offset = 0, 0.0, 0, 0
@@ -212,7 +231,7 @@ class Trainer:
         done = plan.progress(step, elapsed) >= 1.0
         while not done:
             sampler.set_position(epoch, offset)
-            for raw in self._loader(dataset, sampler):
+            for raw in self._loader(dataset, sampler, stage):
                 batch = self.batch_to(raw, scale)
                 lr = learning_rate(cfg.optim, plan.progress(step, time.perf_counter() - started))
                 for o in opt.values():
@@ -269,12 +288,16 @@ class Trainer:
             self.save(stage, step, elapsed, (epoch, offset), plan, opt)
         self.sample_grid(stage, STAGES.index(stage) * 10_000_000 + step)
 
-    def _loader(self, dataset: PairDataset, sampler: EpochSampler) -> DataLoader:
+    def _batch_size(self, stage: str) -> int:
+        return self.cfg.optim.enhance_batch if stage == "enhance" else self.cfg.optim.batch_size
+
+    def _loader(self, dataset, sampler: EpochSampler, stage: str) -> DataLoader:
         return DataLoader(
             dataset,
-            batch_size=self.cfg.optim.batch_size,
+            batch_size=self._batch_size(stage),
             sampler=sampler,
-            num_workers=self.cfg.num_workers,
+            # the enhance stage's patches are cut from frames held in this process's memory
+            num_workers=0 if stage == "enhance" else self.cfg.num_workers,
             pin_memory=self.dist.device.type == "cuda",
             drop_last=False,
             persistent_workers=False,
